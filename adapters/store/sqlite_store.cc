@@ -1,0 +1,980 @@
+// SQLite implementation of the CaseLink store: schema, prepared statements, the
+// group-committing writer thread and the pool of read-only connections.
+#include "adapters/store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace caselink {
+namespace sqlite_internal {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+// Readers never block the WAL writer, and there is one writer; a lock wait
+// only happens against another process (a tool) on the same file.
+constexpr int kBusyTimeoutMs = 10000;
+
+// Version 1 of the schema. Protos are kept whole in `proto` columns; the other
+// columns are copies of the fields that queries filter or order on.
+constexpr const char kSchemaV1[] = R"sql(
+CREATE TABLE cases (
+  case_id        TEXT PRIMARY KEY NOT NULL,
+  state          INTEGER NOT NULL,
+  region         TEXT NOT NULL,
+  originator     TEXT NOT NULL,
+  addressee      TEXT NOT NULL,
+  track          INTEGER NOT NULL,
+  updated_micros INTEGER NOT NULL,
+  proto          BLOB NOT NULL
+);
+-- ListCases pages by case_id; each index ends in case_id (or serves a range)
+-- so a filtered page is read in order without sorting the whole match.
+CREATE INDEX cases_by_state ON cases(state, case_id);
+CREATE INDEX cases_by_region ON cases(region, case_id);
+CREATE INDEX cases_by_updated ON cases(updated_micros);
+
+-- Every agency party to a case (originator, addressee, copied), for the
+-- ListCases agency filter. Rewritten by each PutCase.
+CREATE TABLE case_parties (
+  case_id TEXT NOT NULL,
+  agency  TEXT NOT NULL,
+  PRIMARY KEY (case_id, agency)
+) WITHOUT ROWID;
+CREATE INDEX case_parties_by_agency ON case_parties(agency, case_id);
+
+CREATE TABLE timeline (
+  case_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  proto   BLOB NOT NULL,
+  PRIMARY KEY (case_id, version)
+);
+
+CREATE TABLE case_documents (
+  case_id    TEXT NOT NULL,
+  digest_hex TEXT NOT NULL,
+  PRIMARY KEY (case_id, digest_hex)
+) WITHOUT ROWID;
+
+CREATE TABLE envelopes (
+  envelope_id     TEXT PRIMARY KEY NOT NULL,
+  digest          BLOB NOT NULL,
+  sender          TEXT NOT NULL,
+  case_id         TEXT NOT NULL,
+  signed_envelope BLOB NOT NULL,
+  signed_receipt  BLOB NOT NULL
+);
+
+-- idx is the rowid, so the head and ranges are B-tree seeks.
+CREATE TABLE audit (
+  idx        INTEGER PRIMARY KEY,
+  record     BLOB NOT NULL,
+  entry_hash BLOB NOT NULL
+);
+
+-- AUTOINCREMENT so a sequence is never reused, even after the newest rows are
+-- deleted: recipients acknowledge by sequence.
+CREATE TABLE deliveries (
+  seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+  agency TEXT NOT NULL,
+  acked  INTEGER NOT NULL DEFAULT 0,
+  proto  BLOB NOT NULL
+);
+CREATE INDEX deliveries_by_agency ON deliveries(agency, acked, seq);
+)sql";
+
+// Transaction control of the writer.
+constexpr const char kBegin[] = "BEGIN IMMEDIATE";
+constexpr const char kCommit[] = "COMMIT";
+constexpr const char kRollback[] = "ROLLBACK";
+constexpr const char kSavepoint[] = "SAVEPOINT work";
+constexpr const char kRelease[] = "RELEASE work";
+constexpr const char kRollbackTo[] = "ROLLBACK TO work";
+
+constexpr const char kSelectCase[] = "SELECT proto FROM cases WHERE case_id = ?1";
+constexpr const char kUpsertCase[] =
+    "INSERT INTO cases(case_id, state, region, originator, addressee, track, updated_micros, "
+    "proto) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+    "ON CONFLICT(case_id) DO UPDATE SET state = excluded.state, region = excluded.region, "
+    "originator = excluded.originator, addressee = excluded.addressee, track = excluded.track, "
+    "updated_micros = excluded.updated_micros, proto = excluded.proto";
+constexpr const char kDeleteParties[] = "DELETE FROM case_parties WHERE case_id = ?1";
+constexpr const char kInsertParty[] =
+    "INSERT OR IGNORE INTO case_parties(case_id, agency) VALUES(?1, ?2)";
+constexpr const char kInsertTimeline[] =
+    "INSERT INTO timeline(case_id, version, proto) VALUES(?1, ?2, ?3)";
+constexpr const char kSelectTimeline[] =
+    "SELECT proto FROM timeline WHERE case_id = ?1 ORDER BY version";
+constexpr const char kInsertDocument[] =
+    "INSERT OR IGNORE INTO case_documents(case_id, digest_hex) VALUES(?1, ?2)";
+constexpr const char kSelectDocument[] =
+    "SELECT 1 FROM case_documents WHERE case_id = ?1 AND digest_hex = ?2";
+constexpr const char kSelectEnvelope[] =
+    "SELECT envelope_id, digest, sender, case_id, signed_envelope, signed_receipt "
+    "FROM envelopes WHERE envelope_id = ?1";
+constexpr const char kInsertEnvelope[] =
+    "INSERT INTO envelopes(envelope_id, digest, sender, case_id, signed_envelope, signed_receipt) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char kSelectAuditHead[] =
+    "SELECT idx, entry_hash FROM audit ORDER BY idx DESC LIMIT 1";
+constexpr const char kSelectAuditSize[] = "SELECT max(idx) FROM audit";
+constexpr const char kInsertAudit[] =
+    "INSERT INTO audit(idx, record, entry_hash) VALUES(?1, ?2, ?3)";
+constexpr const char kSelectAuditRange[] =
+    "SELECT idx, record, entry_hash FROM audit WHERE idx >= ?1 ORDER BY idx LIMIT ?2";
+// The sequence is only known after the insert, and the stored proto carries
+// it, so the row is inserted with an empty proto and filled in at once.
+constexpr const char kInsertDelivery[] =
+    "INSERT INTO deliveries(agency, acked, proto) VALUES(?1, 0, x'')";
+constexpr const char kSetDeliveryProto[] = "UPDATE deliveries SET proto = ?2 WHERE seq = ?1";
+constexpr const char kAckDeliveries[] =
+    "UPDATE deliveries SET acked = 1 WHERE agency = ?1 AND acked = 0 AND seq <= ?2";
+constexpr const char kSelectPending[] =
+    "SELECT proto FROM deliveries WHERE agency = ?1 AND acked = 0 AND seq > ?2 "
+    "ORDER BY seq LIMIT ?3";
+constexpr const char kSelectAckedThrough[] =
+    "SELECT max(seq) FROM deliveries WHERE agency = ?1 AND acked = 1";
+
+// Prepared when a connection opens, so a schema mismatch fails Open rather
+// than the first request. (ListCases statements vary with the filter and are
+// prepared on first use of each shape.)
+constexpr const char* kWriterStatements[] = {
+    kBegin,          kCommit,          kRollback,         kSavepoint,       kRelease,
+    kRollbackTo,     kSelectCase,      kUpsertCase,       kDeleteParties,   kInsertParty,
+    kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
+    kInsertAudit,    kInsertDelivery,  kSetDeliveryProto, kAckDeliveries,
+};
+constexpr const char* kReaderStatements[] = {
+    kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
+    kSelectAuditRange, kSelectPending,   kSelectAckedThrough,
+};
+
+struct DbCloser {
+  // close_v2 rather than close: the connection is released even if a
+  // statement were still alive, instead of leaking silently.
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+absl::StatusCode CodeFor(int rc) {
+  switch (rc & 0xff) {
+    // The environment: another process, the disk, memory. Retrying may help.
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_INTERRUPT:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_CONSTRAINT:
+      // A key already taken (envelope id, timeline version, audit index).
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+        return absl::StatusCode::kAlreadyExists;
+      }
+      return absl::StatusCode::kInternal;
+    default:
+      // CORRUPT, NOTADB, SCHEMA, MISUSE, ERROR (bad SQL), ...: a bug or a
+      // damaged file, not something a retry fixes.
+      return absl::StatusCode::kInternal;
+  }
+}
+
+// This abseil build has its own string_view, which std::string_view does not
+// convert to.
+absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+absl::Status SqliteStatus(sqlite3* db, int rc, absl::string_view context) {
+  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return absl::Status(CodeFor(rc), absl::StrCat(context, ": ", message));
+}
+
+// Statement text shortened for error messages.
+absl::string_view Abbrev(std::string_view sql) { return Absl(sql.substr(0, 64)); }
+
+// Sequence numbers and indexes arrive as uint64 but SQLite integers are
+// signed; a bound above INT64_MAX means "everything".
+int64_t ClampToInt64(uint64_t value) {
+  return static_cast<int64_t>(
+      std::min<uint64_t>(value, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+}
+
+int64_t TimestampMicros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+// One use of a cached prepared statement: binds, steps, reads columns, and
+// resets on destruction so the statement drops its read snapshot and can be
+// reused. Bind errors are kept and reported by the next Step.
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(Statement&& other) noexcept
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        bind_status_(std::move(other.bind_status_)) {}
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement& operator=(Statement&&) = delete;
+  ~Statement() {
+    if (stmt_ != nullptr) {
+      // reset's return repeats the last step's error, already reported.
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+
+  Statement& BindText(int index, std::string_view text) {
+    // A null pointer would bind SQL NULL; an empty string must stay ''.
+    const char* data = text.data() != nullptr ? text.data() : "";
+    return Check(sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_TRANSIENT,
+                                     SQLITE_UTF8));
+  }
+  Statement& BindBlob(int index, std::string_view bytes) {
+    if (bytes.empty()) return Check(sqlite3_bind_zeroblob(stmt_, index, 0));
+    return Check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
+  }
+  Statement& BindInt64(int index, int64_t value) {
+    return Check(sqlite3_bind_int64(stmt_, index, value));
+  }
+
+  // true: a row is available; false: the statement has finished.
+  absl::StatusOr<bool> Step() {
+    if (!bind_status_.ok()) return bind_status_;
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteStatus(db_, rc, Abbrev(sqlite3_sql(stmt_)));
+  }
+  // For statements run for their effect.
+  absl::Status Run() { return Step().status(); }
+
+  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+  int64_t Int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::string Text(int column) const {
+    // _text before _bytes, as SQLite documents, so the length matches.
+    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+    int size = sqlite3_column_bytes(stmt_, column);
+    return data != nullptr ? std::string(data, size) : std::string();
+  }
+  std::string Blob(int column) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+    int size = sqlite3_column_bytes(stmt_, column);
+    return data != nullptr ? std::string(data, size) : std::string();
+  }
+  // Parses a proto column; a row that does not parse means a damaged file.
+  template <typename Message>
+  absl::StatusOr<Message> Proto(int column) const {
+    Message message;
+    const void* data = sqlite3_column_blob(stmt_, column);
+    int size = sqlite3_column_bytes(stmt_, column);
+    if (size > 0 && !message.ParseFromArray(data, size)) {
+      return absl::InternalError(
+          absl::StrCat("stored ", Message::descriptor()->name(), " does not parse"));
+    }
+    return message;
+  }
+
+ private:
+  Statement& Check(int rc) {
+    if (rc != SQLITE_OK && bind_status_.ok()) {
+      bind_status_ = SqliteStatus(db_, rc, absl::StrCat("bind ", Abbrev(sqlite3_sql(stmt_))));
+    }
+    return *this;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  absl::Status bind_status_;
+};
+
+absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& message) {
+  std::string bytes;
+  if (!message.SerializeToString(&bytes)) {
+    return absl::InternalError(absl::StrCat("cannot serialize ", message.GetTypeName()));
+  }
+  return bytes;
+}
+
+}  // namespace
+
+// One SQLite connection and its prepared statements. Not thread-safe: the
+// writer thread, or one reader lease at a time, owns it.
+class Connection {
+ public:
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path, int flags) {
+    sqlite3* raw = nullptr;
+    // NOMUTEX: each connection is used by one thread at a time, so SQLite's
+    // own per-connection mutex would be pure overhead.
+    int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    DbPtr db(raw);  // SQLite may return a handle even on failure; it must be closed.
+    if (rc != SQLITE_OK) return SqliteStatus(raw, rc, absl::StrCat("open ", path));
+    // Extended codes tell a duplicate key (ALREADY_EXISTS) from other constraints.
+    rc = sqlite3_extended_result_codes(raw, 1);
+    if (rc != SQLITE_OK) return SqliteStatus(raw, rc, "extended_result_codes");
+    rc = sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+    if (rc != SQLITE_OK) return SqliteStatus(raw, rc, "busy_timeout");
+    return std::unique_ptr<Connection>(new Connection(std::move(db)));
+  }
+
+  sqlite3* db() const { return db_.get(); }
+
+  // The statement for `sql`, prepared on first use and kept for the life of
+  // the connection. Callers must not hold two uses of the same text at once.
+  absl::StatusOr<Statement> Get(std::string_view sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      sqlite3_stmt* raw = nullptr;
+      int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+      StmtPtr stmt(raw);
+      if (rc != SQLITE_OK) {
+        return SqliteStatus(db_.get(), rc, absl::StrCat("prepare ", Abbrev(sql)));
+      }
+      if (stmt == nullptr) return absl::InternalError(absl::StrCat("empty statement: ", Absl(sql)));
+      it = statements_.emplace(std::string(sql), std::move(stmt)).first;
+    }
+    return Statement(db_.get(), it->second.get());
+  }
+
+  absl::Status Prepare(const char* const* sqls, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      absl::StatusOr<Statement> stmt = Get(sqls[i]);
+      if (!stmt.ok()) return stmt.status();
+    }
+    return absl::OkStatus();
+  }
+
+  // Runs a cached statement that takes no parameters.
+  absl::Status Run(std::string_view sql) {
+    absl::StatusOr<Statement> stmt = Get(sql);
+    if (!stmt.ok()) return stmt.status();
+    return stmt->Run();
+  }
+
+  // One-off setup SQL (pragmas, DDL), possibly several statements; not cached.
+  absl::Status ExecScript(const char* sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &error);
+    if (rc == SQLITE_OK) return absl::OkStatus();
+    absl::Status status(CodeFor(rc), absl::StrCat(Abbrev(sql), ": ",
+                                                  error != nullptr ? error : sqlite3_errstr(rc)));
+    sqlite3_free(error);
+    return status;
+  }
+
+  // One-off query returning a single text value (e.g. a pragma's answer).
+  absl::StatusOr<std::string> QueryText(const char* sql) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db_.get(), sql, -1, &raw, nullptr);
+    StmtPtr stmt(raw);
+    if (rc != SQLITE_OK) return SqliteStatus(db_.get(), rc, sql);
+    Statement use(db_.get(), stmt.get());
+    absl::StatusOr<bool> row = use.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return std::string();
+    return use.Text(0);
+  }
+
+ private:
+  explicit Connection(DbPtr db) : db_(std::move(db)) {}
+
+  DbPtr db_;
+  // Declared after db_ so the statements are finalized before the close.
+  std::map<std::string, StmtPtr, std::less<>> statements_;
+};
+
+// Read-only connections lent to one reader at a time.
+class ReaderPool {
+ public:
+  explicit ReaderPool(std::vector<std::unique_ptr<Connection>> connections)
+      : connections_(std::move(connections)) {
+    for (auto& c : connections_) free_.push_back(c.get());
+  }
+
+  class Lease {
+   public:
+    Lease(ReaderPool* pool, Connection* connection) : pool_(pool), connection_(connection) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { pool_->Return(connection_); }
+    Connection& operator*() const { return *connection_; }
+
+   private:
+    ReaderPool* pool_;
+    Connection* connection_;
+  };
+
+  // Blocks while every connection is lent out.
+  Lease Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    available_.wait(lock, [this] { return !free_.empty(); });
+    Connection* connection = free_.back();
+    free_.pop_back();
+    return Lease(this, connection);
+  }
+
+ private:
+  void Return(Connection* connection) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(connection);
+    }
+    available_.notify_one();
+  }
+
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::mutex mu_;
+  std::condition_variable available_;
+  std::vector<Connection*> free_;  // guarded by mu_
+};
+
+namespace {
+
+// Reads shared by the writer's transaction and the read pool.
+
+absl::StatusOr<std::optional<v1::Case>> LoadCase(Connection& db, std::string_view case_id) {
+  absl::StatusOr<Statement> stmt = db.Get(kSelectCase);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, case_id);
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  absl::StatusOr<v1::Case> c = stmt->Proto<v1::Case>(0);
+  if (!c.ok()) return c.status();
+  return std::optional<v1::Case>(*std::move(c));
+}
+
+absl::StatusOr<std::optional<StoredEnvelope>> LoadEnvelope(Connection& db,
+                                                           std::string_view envelope_id) {
+  absl::StatusOr<Statement> stmt = db.Get(kSelectEnvelope);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, envelope_id);
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  StoredEnvelope envelope;
+  envelope.envelope_id = stmt->Text(0);
+  envelope.envelope_digest = stmt->Blob(1);
+  envelope.sender_agency = stmt->Text(2);
+  envelope.case_id = stmt->Text(3);
+  envelope.signed_envelope = stmt->Blob(4);
+  envelope.signed_receipt = stmt->Blob(5);
+  return std::optional<StoredEnvelope>(std::move(envelope));
+}
+
+// Reads every row of `stmt`, parsing column 0 as `Message`.
+template <typename Message>
+absl::StatusOr<std::vector<Message>> CollectProtos(Statement& stmt) {
+  std::vector<Message> out;
+  for (;;) {
+    absl::StatusOr<bool> row = stmt.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    absl::StatusOr<Message> message = stmt.Proto<Message>(0);
+    if (!message.ok()) return message.status();
+    out.push_back(*std::move(message));
+  }
+}
+
+// Smallest string greater than every string starting with `prefix`, or
+// nullopt if there is none (the prefix is all 0xff bytes).
+std::optional<std::string> PrefixUpperBound(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (prefix.empty()) return std::nullopt;
+  prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
+}
+
+// The writer's view of the group transaction handed to each work.
+class Transaction : public StoreTransaction {
+ public:
+  explicit Transaction(Connection& db) : db_(db) {}
+
+  absl::StatusOr<std::optional<v1::Case>> GetCase(std::string_view case_id) override {
+    return LoadCase(db_, case_id);
+  }
+
+  absl::Status PutCase(const v1::Case& c) override {
+    if (c.case_id().empty()) return absl::InvalidArgumentError("case without case_id");
+    absl::StatusOr<std::string> bytes = Serialize(c);
+    if (!bytes.ok()) return bytes.status();
+    {
+      absl::StatusOr<Statement> stmt = db_.Get(kUpsertCase);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, c.case_id())
+          .BindInt64(2, c.state())
+          .BindText(3, c.region())
+          .BindText(4, c.originator())
+          .BindText(5, c.addressee())
+          .BindInt64(6, c.track())
+          .BindInt64(7, TimestampMicros(c.updated_at()))
+          .BindBlob(8, *bytes);
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    // Parties are rewritten rather than diffed: a case has a handful.
+    {
+      absl::StatusOr<Statement> stmt = db_.Get(kDeleteParties);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, c.case_id());
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    std::vector<std::string_view> parties = {c.originator(), c.addressee()};
+    parties.insert(parties.end(), c.copied().begin(), c.copied().end());
+    for (std::string_view agency : parties) {
+      if (agency.empty()) continue;
+      absl::StatusOr<Statement> stmt = db_.Get(kInsertParty);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, c.case_id()).BindText(2, agency);
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AppendTimelineEvent(const v1::TimelineEvent& event) override {
+    if (event.version() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::InvalidArgumentError("timeline version out of range");
+    }
+    absl::StatusOr<std::string> bytes = Serialize(event);
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertTimeline);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, event.case_id())
+        .BindInt64(2, static_cast<int64_t>(event.version()))
+        .BindBlob(3, *bytes);
+    return stmt->Run();
+  }
+
+  absl::Status AddCaseDocument(std::string_view case_id, std::string_view digest_hex) override {
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertDocument);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, case_id).BindText(2, digest_hex);
+    return stmt->Run();
+  }
+
+  absl::StatusOr<std::optional<StoredEnvelope>> GetEnvelope(std::string_view envelope_id) override {
+    return LoadEnvelope(db_, envelope_id);
+  }
+
+  absl::Status PutEnvelope(const StoredEnvelope& envelope) override {
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertEnvelope);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, envelope.envelope_id)
+        .BindBlob(2, envelope.envelope_digest)
+        .BindText(3, envelope.sender_agency)
+        .BindText(4, envelope.case_id)
+        .BindBlob(5, envelope.signed_envelope)
+        .BindBlob(6, envelope.signed_receipt);
+    absl::Status status = stmt->Run();
+    if (absl::IsAlreadyExists(status)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("envelope ", envelope.envelope_id, " is already stored"));
+    }
+    return status;
+  }
+
+  absl::StatusOr<AuditHead> GetAuditHead() override {
+    absl::StatusOr<Statement> stmt = db_.Get(kSelectAuditHead);
+    if (!stmt.ok()) return stmt.status();
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    AuditHead head;
+    if (*row) {
+      head.size = static_cast<uint64_t>(stmt->Int64(0)) + 1;
+      head.last_entry_hash = stmt->Blob(1);
+    }
+    return head;
+  }
+
+  absl::Status AppendAuditEntry(const v1::AuditEntry& entry) override {
+    absl::StatusOr<AuditHead> head = GetAuditHead();
+    if (!head.ok()) return head.status();
+    if (entry.index() != head->size) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "audit entry index ", entry.index(), " is not the next index ", head->size));
+    }
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertAudit);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindInt64(1, static_cast<int64_t>(entry.index()))
+        .BindBlob(2, entry.record())
+        .BindBlob(3, entry.entry_hash());
+    return stmt->Run();
+  }
+
+  absl::StatusOr<uint64_t> AddDelivery(const v1::Delivery& delivery) override {
+    if (delivery.recipient_agency().empty()) {
+      return absl::InvalidArgumentError("delivery without recipient_agency");
+    }
+    {
+      absl::StatusOr<Statement> stmt = db_.Get(kInsertDelivery);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, delivery.recipient_agency());
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    // Only this thread uses the writer connection, so the last rowid is ours.
+    const int64_t seq = sqlite3_last_insert_rowid(db_.db());
+    v1::Delivery stored = delivery;
+    stored.set_sequence(static_cast<uint64_t>(seq));
+    absl::StatusOr<std::string> bytes = Serialize(stored);
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<Statement> stmt = db_.Get(kSetDeliveryProto);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindInt64(1, seq).BindBlob(2, *bytes);
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    return static_cast<uint64_t>(seq);
+  }
+
+  absl::StatusOr<uint64_t> AcknowledgeDeliveries(std::string_view agency,
+                                                 uint64_t through) override {
+    absl::StatusOr<Statement> stmt = db_.Get(kAckDeliveries);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, agency).BindInt64(2, ClampToInt64(through));
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    return static_cast<uint64_t>(sqlite3_changes64(db_.db()));
+  }
+
+ private:
+  Connection& db_;
+};
+
+absl::Status CreateOrCheckSchema(Connection& db) {
+  // IMMEDIATE: two processes opening a new file must not both create it.
+  if (absl::Status s = db.ExecScript("BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto body = [&db]() -> absl::Status {
+    if (absl::Status s =
+            db.ExecScript("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::string> version = db.QueryText("SELECT max(version) FROM schema_version");
+    if (!version.ok()) return version.status();
+    if (version->empty()) {
+      if (absl::Status s = db.ExecScript(kSchemaV1); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(1)");
+    }
+    if (*version != std::to_string(kSchemaVersion)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database schema version ", *version, " is not the supported ", kSchemaVersion));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status status = body();
+  if (status.ok()) status = db.ExecScript("COMMIT");
+  if (!status.ok() && !sqlite3_get_autocommit(db.db())) {
+    // Best effort: the open fails with `status` either way.
+    (void)db.ExecScript("ROLLBACK");
+  }
+  return status;
+}
+
+}  // namespace
+}  // namespace sqlite_internal
+
+using sqlite_internal::Connection;
+using sqlite_internal::ReaderPool;
+using sqlite_internal::Statement;
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOptions& options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("store data_dir is empty");
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create store directory ", options.data_dir, ": ", ec.message()));
+  }
+  const std::string path = (std::filesystem::path(options.data_dir) / "caselink.db").string();
+
+  absl::StatusOr<std::unique_ptr<Connection>> writer =
+      Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!writer.ok()) return writer.status();
+  Connection& w = **writer;
+  // WAL: readers work on snapshots while the writer commits, and a commit is
+  // one append (plus fsync) to the log.
+  absl::StatusOr<std::string> mode = w.QueryText("PRAGMA journal_mode=WAL");
+  if (!mode.ok()) return mode.status();
+  if (*mode != "wal") {
+    return absl::UnavailableError(absl::StrCat("cannot put ", path, " in WAL mode: ", *mode));
+  }
+  // FULL makes every commit fsync the WAL, so a done callback means durable.
+  if (absl::Status s = w.ExecScript(options.durable ? "PRAGMA synchronous=FULL"
+                                                    : "PRAGMA synchronous=NORMAL");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = sqlite_internal::CreateOrCheckSchema(w); !s.ok()) return s;
+  if (absl::Status s = w.Prepare(sqlite_internal::kWriterStatements,
+                                 std::size(sqlite_internal::kWriterStatements));
+      !s.ok()) {
+    return s;
+  }
+
+  // Readers open after the schema exists, read-only so a bug in a read path
+  // can never write.
+  std::vector<std::unique_ptr<Connection>> readers;
+  const uint32_t reader_count = std::max<uint32_t>(options.read_connections, 1);
+  for (uint32_t i = 0; i < reader_count; ++i) {
+    absl::StatusOr<std::unique_ptr<Connection>> reader =
+        Connection::Open(path, SQLITE_OPEN_READONLY);
+    if (!reader.ok()) return reader.status();
+    if (absl::Status s = (*reader)->Prepare(sqlite_internal::kReaderStatements,
+                                            std::size(sqlite_internal::kReaderStatements));
+        !s.ok()) {
+      return s;
+    }
+    readers.push_back(*std::move(reader));
+  }
+
+  return std::unique_ptr<SqliteStore>(new SqliteStore(
+      options, *std::move(writer), std::make_unique<ReaderPool>(std::move(readers))));
+}
+
+SqliteStore::SqliteStore(const SqliteStoreOptions& options, std::unique_ptr<Connection> writer,
+                         std::unique_ptr<ReaderPool> readers)
+    : max_batch_(std::max<uint32_t>(options.max_batch, 1)),
+      writer_(std::move(writer)),
+      readers_(std::move(readers)) {
+  // Started last: the thread uses every member above.
+  writer_thread_ = std::thread(&SqliteStore::WriterLoop, this);
+  writer_id_ = writer_thread_.get_id();
+}
+
+SqliteStore::~SqliteStore() { Shutdown(); }
+
+void SqliteStore::Write(Work work, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Item{std::move(work), std::move(done)});
+      // Notified under the lock so the writer cannot finish, and the store be
+      // destroyed, between the unlock and the notify.
+      work_ready_.notify_one();
+      return;
+    }
+  }
+  if (done) done(absl::UnavailableError("store is shut down"));
+}
+
+void SqliteStore::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  // A done callback (on the writer thread) may call Shutdown; the thread then
+  // drains and exits by itself, and cannot join itself.
+  if (std::this_thread::get_id() == writer_id_) return;
+  // call_once also makes concurrent callers wait until the writer has drained.
+  std::call_once(shutdown_once_, [this] {
+    if (writer_thread_.joinable()) writer_thread_.join();
+  });
+}
+
+uint64_t SqliteStore::CommitCount() const { return commit_count_.load(std::memory_order_relaxed); }
+
+void SqliteStore::WriterLoop() {
+  std::vector<Item> batch;
+  std::vector<absl::Status> results;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued is committed
+      // Whatever queued up during the previous commit forms this group.
+      const size_t n = std::min<size_t>(queue_.size(), max_batch_);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    results.assign(batch.size(), absl::OkStatus());
+    const absl::Status group = RunBatch(batch, results);
+    // Only now is the group durable (or known lost); callbacks run outside the lock.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].done) batch[i].done(group.ok() ? results[i] : group);
+    }
+    batch.clear();
+  }
+}
+
+absl::Status SqliteStore::RunBatch(std::vector<Item>& batch, std::vector<absl::Status>& results) {
+  Connection& db = *writer_;
+  auto group_failed = [&db](const absl::Status& cause) {
+    // Some errors (I/O, disk full) already rolled the transaction back; only
+    // roll back what is still open. Nothing of the group is kept either way.
+    if (!sqlite3_get_autocommit(db.db())) (void)db.Run(sqlite_internal::kRollback);
+    return absl::UnavailableError(absl::StrCat("store commit failed: ", cause.message()));
+  };
+
+  if (absl::Status s = db.Run(sqlite_internal::kBegin); !s.ok()) return group_failed(s);
+  sqlite_internal::Transaction txn(db);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (absl::Status s = db.Run(sqlite_internal::kSavepoint); !s.ok()) return group_failed(s);
+    // Moved out so the work (and what it captured) is released before its
+    // done runs: the caller may return as soon as done is called.
+    Work work = std::move(batch[i].work);
+    results[i] = work ? work(txn) : absl::OkStatus();
+    work = nullptr;
+    absl::Status s;
+    if (results[i].ok()) {
+      s = db.Run(sqlite_internal::kRelease);
+    } else {
+      // Undo exactly this work; the savepoint must still be released to
+      // leave the group transaction at its outer level.
+      s = db.Run(sqlite_internal::kRollbackTo);
+      if (s.ok()) s = db.Run(sqlite_internal::kRelease);
+    }
+    if (!s.ok()) return group_failed(s);
+    if (sqlite3_get_autocommit(db.db())) {
+      // An error inside the work rolled back the whole group transaction.
+      return group_failed(absl::InternalError("group transaction rolled back during a work"));
+    }
+  }
+  if (absl::Status s = db.Run(sqlite_internal::kCommit); !s.ok()) return group_failed(s);
+  commit_count_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::Case>> SqliteStore::ReadCase(std::string_view case_id) {
+  ReaderPool::Lease db = readers_->Acquire();
+  return sqlite_internal::LoadCase(*db, case_id);
+}
+
+absl::StatusOr<std::vector<v1::TimelineEvent>> SqliteStore::ReadTimeline(std::string_view case_id) {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectTimeline);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, case_id);
+  return sqlite_internal::CollectProtos<v1::TimelineEvent>(*stmt);
+}
+
+absl::StatusOr<std::vector<v1::Case>> SqliteStore::ListCases(const CaseFilter& filter) {
+  // The text depends only on which filters are set, so each shape is
+  // prepared once per connection and the planner can pick the index that
+  // fits it (agency -> case_parties, state -> cases_by_state, ...).
+  const bool by_agency = !filter.agency.empty();
+  const bool by_state = filter.state != v1::CASE_STATE_UNSPECIFIED;
+  const bool by_track = filter.track != v1::TRACK_UNSPECIFIED;
+  const bool by_region = !filter.region_prefix.empty();
+  const std::optional<std::string> region_end =
+      by_region ? sqlite_internal::PrefixUpperBound(filter.region_prefix) : std::nullopt;
+  const bool by_from = filter.updated_from_micros != 0;
+  const bool by_to = filter.updated_to_micros != 0;
+
+  std::string sql = "SELECT c.proto FROM ";
+  if (by_agency) {
+    sql += "case_parties p JOIN cases c ON c.case_id = p.case_id WHERE p.agency = ?1 AND "
+           "p.case_id > ?2";
+  } else {
+    sql += "cases c WHERE c.case_id > ?2";
+  }
+  if (by_state) sql += " AND c.state = ?3";
+  if (by_track) sql += " AND c.track = ?4";
+  if (by_region) sql += " AND c.region >= ?5";
+  if (region_end) sql += " AND c.region < ?6";
+  if (by_from) sql += " AND c.updated_micros >= ?7";
+  if (by_to) sql += " AND c.updated_micros < ?8";
+  sql += by_agency ? " ORDER BY p.case_id LIMIT ?9" : " ORDER BY c.case_id LIMIT ?9";
+
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sql);
+  if (!stmt.ok()) return stmt.status();
+  if (by_agency) stmt->BindText(1, filter.agency);
+  stmt->BindText(2, filter.after_case_id);
+  if (by_state) stmt->BindInt64(3, filter.state);
+  if (by_track) stmt->BindInt64(4, filter.track);
+  if (by_region) stmt->BindText(5, filter.region_prefix);
+  if (region_end) stmt->BindText(6, *region_end);
+  if (by_from) stmt->BindInt64(7, filter.updated_from_micros);
+  if (by_to) stmt->BindInt64(8, filter.updated_to_micros);
+  stmt->BindInt64(9, filter.limit);
+  return sqlite_internal::CollectProtos<v1::Case>(*stmt);
+}
+
+absl::StatusOr<bool> SqliteStore::CaseHasDocument(std::string_view case_id,
+                                                  std::string_view digest_hex) {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectDocument);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, case_id).BindText(2, digest_hex);
+  return stmt->Step();
+}
+
+absl::StatusOr<std::optional<StoredEnvelope>> SqliteStore::ReadEnvelope(
+    std::string_view envelope_id) {
+  ReaderPool::Lease db = readers_->Acquire();
+  return sqlite_internal::LoadEnvelope(*db, envelope_id);
+}
+
+absl::StatusOr<std::vector<v1::Delivery>> SqliteStore::ReadPendingDeliveries(
+    std::string_view agency, uint64_t after_sequence, uint32_t limit) {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectPending);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, agency)
+      .BindInt64(2, sqlite_internal::ClampToInt64(after_sequence))
+      .BindInt64(3, limit);
+  return sqlite_internal::CollectProtos<v1::Delivery>(*stmt);
+}
+
+absl::StatusOr<uint64_t> SqliteStore::ReadAcknowledgedThrough(std::string_view agency) {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectAckedThrough);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, agency);
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  // max() over no rows is one NULL row.
+  if (!*row || stmt->IsNull(0)) return uint64_t{0};
+  return static_cast<uint64_t>(stmt->Int64(0));
+}
+
+absl::StatusOr<std::vector<v1::AuditEntry>> SqliteStore::ReadAuditEntries(uint64_t from_index,
+                                                                          uint32_t limit) {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectAuditRange);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindInt64(1, sqlite_internal::ClampToInt64(from_index)).BindInt64(2, limit);
+  std::vector<v1::AuditEntry> entries;
+  for (;;) {
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return entries;
+    v1::AuditEntry& entry = entries.emplace_back();
+    entry.set_index(static_cast<uint64_t>(stmt->Int64(0)));
+    entry.set_record(stmt->Blob(1));
+    entry.set_entry_hash(stmt->Blob(2));
+  }
+}
+
+absl::StatusOr<uint64_t> SqliteStore::ReadAuditSize() {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectAuditSize);
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row || stmt->IsNull(0)) return uint64_t{0};
+  return static_cast<uint64_t>(stmt->Int64(0)) + 1;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(options);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Store>(*std::move(store));
+}
+
+}  // namespace caselink

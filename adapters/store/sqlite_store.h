@@ -1,0 +1,95 @@
+// Private header of the SQLite store: the concrete class, visible to the store's
+// own tests (for CommitCount); the rest of CaseLink uses store.h only.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "adapters/store/store.h"
+
+namespace caselink {
+
+// Defined in sqlite_store.cc; only pointers to them appear here.
+namespace sqlite_internal {
+class Connection;
+class ReaderPool;
+}  // namespace sqlite_internal
+
+// A Store on one SQLite database in WAL mode. A single writer thread owns the
+// write connection and commits queued works in groups (one fsync per group);
+// readers borrow connections from a small read-only pool. SQLite types stay
+// inside sqlite_store.cc: the nested classes are only declared here.
+class SqliteStore : public Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const SqliteStoreOptions& options);
+
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+  ~SqliteStore() override;
+
+  void Write(Work work, Done done) override;
+
+  absl::StatusOr<std::optional<v1::Case>> ReadCase(std::string_view case_id) override;
+  absl::StatusOr<std::vector<v1::TimelineEvent>> ReadTimeline(std::string_view case_id) override;
+  absl::StatusOr<std::vector<v1::Case>> ListCases(const CaseFilter& filter) override;
+  absl::StatusOr<bool> CaseHasDocument(std::string_view case_id,
+                                       std::string_view digest_hex) override;
+  absl::StatusOr<std::optional<StoredEnvelope>> ReadEnvelope(std::string_view envelope_id) override;
+  absl::StatusOr<std::vector<v1::Delivery>> ReadPendingDeliveries(std::string_view agency,
+                                                                 uint64_t after_sequence,
+                                                                 uint32_t limit) override;
+  absl::StatusOr<uint64_t> ReadAcknowledgedThrough(std::string_view agency) override;
+  absl::StatusOr<std::vector<v1::AuditEntry>> ReadAuditEntries(uint64_t from_index,
+                                                               uint32_t limit) override;
+  absl::StatusOr<uint64_t> ReadAuditSize() override;
+
+  void Shutdown() override;
+
+  // Number of group transactions committed so far (tests check that
+  // concurrent writes share commits).
+  virtual uint64_t CommitCount() const;
+
+ private:
+  struct Item {
+    Work work;
+    Done done;
+  };
+
+  SqliteStore(const SqliteStoreOptions& options,
+              std::unique_ptr<sqlite_internal::Connection> writer,
+              std::unique_ptr<sqlite_internal::ReaderPool> readers);
+
+  void WriterLoop();
+  // Runs one group: BEGIN, a savepoint per work, COMMIT. Fills `results` with
+  // each work's own status; returns non-OK if the group as a whole failed.
+  absl::Status RunBatch(std::vector<Item>& batch, std::vector<absl::Status>& results);
+
+  const uint32_t max_batch_;
+  std::unique_ptr<sqlite_internal::Connection> writer_;  // used by the writer thread only
+  std::unique_ptr<sqlite_internal::ReaderPool> readers_;
+
+  std::mutex mu_;
+  std::condition_variable work_ready_;
+  std::deque<Item> queue_;  // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+
+  std::atomic<uint64_t> commit_count_{0};
+  std::once_flag shutdown_once_;
+  std::thread writer_thread_;
+  // Copied at start: writer_thread_ itself changes when joined, and Shutdown
+  // may be called concurrently.
+  std::thread::id writer_id_;
+};
+
+}  // namespace caselink

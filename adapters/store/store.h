@@ -1,0 +1,127 @@
+// The durable store behind CaseLink: cases, timelines, envelope ids, the audit
+// log and the delivery outbox. One writer applies work in group commits; reads
+// use their own connections. No storage-engine type appears in this interface.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "caselink/v1/audit.pb.h"
+#include "caselink/v1/case.pb.h"
+#include "caselink/v1/delivery.pb.h"
+
+namespace caselink {
+
+// An accepted envelope, kept so a retry gets the original receipt.
+struct StoredEnvelope {
+  std::string envelope_id;
+  std::string envelope_digest;  // raw digest bytes of SignedEnvelope.envelope
+  std::string sender_agency;
+  std::string case_id;
+  std::string signed_envelope;  // serialized SignedEnvelope
+  std::string signed_receipt;   // serialized SignedSubmissionReceipt
+};
+
+struct AuditHead {
+  uint64_t size = 0;            // number of entries; the next index
+  std::string last_entry_hash;  // empty when size == 0
+};
+
+struct CaseFilter {
+  v1::CaseState state = v1::CASE_STATE_UNSPECIFIED;  // unspecified: any
+  std::string agency;         // party to the case: originator, addressee or copied
+  std::string region_prefix;  // prefix of Case.region
+  v1::Track track = v1::TRACK_UNSPECIFIED;
+  int64_t updated_from_micros = 0;  // 0: unbounded
+  int64_t updated_to_micros = 0;    // 0: unbounded
+  std::string after_case_id;        // paging: cases ordered by id, strictly after this
+  uint32_t limit = 100;
+};
+
+// Operations available to work running on the writer thread. Every write is
+// part of the current group transaction and becomes durable with it.
+class StoreTransaction {
+ public:
+  virtual ~StoreTransaction() = default;
+
+  virtual absl::StatusOr<std::optional<v1::Case>> GetCase(std::string_view case_id) = 0;
+  // Inserts or replaces the case row.
+  virtual absl::Status PutCase(const v1::Case& c) = 0;
+  virtual absl::Status AppendTimelineEvent(const v1::TimelineEvent& event) = 0;
+  // Records that a document (by digest hex) belongs to a case, for download rights.
+  virtual absl::Status AddCaseDocument(std::string_view case_id, std::string_view digest_hex) = 0;
+
+  virtual absl::StatusOr<std::optional<StoredEnvelope>> GetEnvelope(std::string_view envelope_id) = 0;
+  // ALREADY_EXISTS if the id is taken.
+  virtual absl::Status PutEnvelope(const StoredEnvelope& envelope) = 0;
+
+  virtual absl::StatusOr<AuditHead> GetAuditHead() = 0;
+  // `entry.index()` must equal the current head size (FAILED_PRECONDITION otherwise).
+  virtual absl::Status AppendAuditEntry(const v1::AuditEntry& entry) = 0;
+
+  // Adds a pending delivery; assigns and returns its sequence (monotonic over
+  // the whole store, so per recipient too). `delivery.sequence()` is ignored.
+  virtual absl::StatusOr<uint64_t> AddDelivery(const v1::Delivery& delivery) = 0;
+  // Marks the agency's deliveries with sequence <= `through` acknowledged;
+  // returns how many were newly acknowledged.
+  virtual absl::StatusOr<uint64_t> AcknowledgeDeliveries(std::string_view agency, uint64_t through) = 0;
+};
+
+class Store {
+ public:
+  // Runs on the writer thread inside a savepoint of the group transaction. An
+  // error return rolls back exactly this work's writes.
+  using Work = std::function<absl::Status(StoreTransaction&)>;
+  // Runs on the writer thread after the group is durable: the work's own
+  // status, or UNAVAILABLE if the group could not be committed (nothing of it
+  // was written).
+  using Done = std::function<void(absl::Status)>;
+
+  virtual ~Store() = default;
+
+  // Queues work for the writer. Never blocks on disk. After Shutdown, `done`
+  // is called at once with UNAVAILABLE.
+  virtual void Write(Work work, Done done) = 0;
+
+  // Blocking form of Write, for tools, tests and start-up.
+  absl::Status WriteAndWait(Work work);
+
+  virtual absl::StatusOr<std::optional<v1::Case>> ReadCase(std::string_view case_id) = 0;
+  // Timeline of a case in version order.
+  virtual absl::StatusOr<std::vector<v1::TimelineEvent>> ReadTimeline(std::string_view case_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Case>> ListCases(const CaseFilter& filter) = 0;
+  virtual absl::StatusOr<bool> CaseHasDocument(std::string_view case_id, std::string_view digest_hex) = 0;
+  virtual absl::StatusOr<std::optional<StoredEnvelope>> ReadEnvelope(std::string_view envelope_id) = 0;
+  // Unacknowledged deliveries of `agency` with sequence > `after_sequence`, in sequence order.
+  virtual absl::StatusOr<std::vector<v1::Delivery>> ReadPendingDeliveries(std::string_view agency,
+                                                                         uint64_t after_sequence,
+                                                                         uint32_t limit) = 0;
+  // Highest acknowledged sequence of `agency` (0 if none).
+  virtual absl::StatusOr<uint64_t> ReadAcknowledgedThrough(std::string_view agency) = 0;
+  virtual absl::StatusOr<std::vector<v1::AuditEntry>> ReadAuditEntries(uint64_t from_index, uint32_t limit) = 0;
+  virtual absl::StatusOr<uint64_t> ReadAuditSize() = 0;
+
+  // Stops accepting work, commits what is queued, and joins the writer.
+  virtual void Shutdown() = 0;
+};
+
+struct SqliteStoreOptions {
+  // Directory holding caselink.db (created if missing).
+  std::string data_dir;
+  // Most queued works committed by one fsync.
+  uint32_t max_batch = 256;
+  // true: synchronous=FULL (durable at commit). false: NORMAL, for benchmarks only.
+  bool durable = true;
+  // Read connections kept for concurrent readers.
+  uint32_t read_connections = 4;
+};
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);
+
+}  // namespace caselink

@@ -1,0 +1,155 @@
+// Gateway assembly and lifecycle.
+#include "gateway/gateway_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "adapters/blob/blob_store.h"
+#include "adapters/store/store.h"
+#include "gateway/config.h"
+#include "gateway/delivery_hub.h"
+#include "gateway/registry.h"
+#include "gateway/services.h"
+#include "gateway/submission_pipeline.h"
+#include "security/ecdsa_p256.h"
+
+namespace caselink {
+namespace {
+
+class GatewayServerImpl final : public GatewayServer {
+ public:
+  ~GatewayServerImpl() override { Shutdown(absl::Seconds(1)); }
+
+  int port() const override { return port_; }
+
+  void Shutdown(absl::Duration grace) override {
+    if (stopped_ || server_ == nullptr) {
+      if (store_ != nullptr) store_->Shutdown();
+      return;
+    }
+    stopped_ = true;
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+    v1::AuditRecord r;
+    r.set_action("gateway.stop");
+    r.set_outcome(v1::AuditRecord::SYSTEM);
+    r.set_reason("graceful shutdown");
+    store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); }).IgnoreError();
+    store_->Shutdown();
+  }
+
+  absl::Status Init(const v1::GatewayConfig& config, std::shared_ptr<const Clock> clock) {
+    config_ = config;
+    clock_ = clock ? std::move(clock) : std::make_shared<SystemClock>();
+    auto read = [](const std::string& path, std::string& out) -> absl::Status {
+      auto text = ReadFileToString(path);
+      if (!text.ok()) return text.status();
+      out = std::move(*text);
+      return absl::OkStatus();
+    };
+    std::string server_cert, server_key, client_ca, signing_key;
+    for (auto [path, out] : {std::pair{config.tls().server_certificate_file(), &server_cert},
+                             std::pair{config.tls().server_private_key_file(), &server_key},
+                             std::pair{config.tls().client_ca_file(), &client_ca},
+                             std::pair{config.gateway_signing_key().private_key_file(), &signing_key}}) {
+      if (auto st = read(path, *out); !st.ok()) return st;
+    }
+    if (!config.gateway_signing_key().certificate_file().empty()) {
+      if (auto st = read(config.gateway_signing_key().certificate_file(), gateway_cert_pem_); !st.ok()) return st;
+    }
+    auto registry_proto = LoadRegistryFile(config.registry_file());
+    if (!registry_proto.ok()) return registry_proto.status();
+    auto registry = AgencyRegistry::Create(*registry_proto, client_ca, clock_->Now());
+    if (!registry.ok()) return registry.status();
+    registry_ = std::move(*registry);
+    auto signer = security::EcdsaP256Signer::Create(signing_key, config.gateway_signing_key().key_id());
+    if (!signer.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("gateway_signing_key: ", signer.status().message()));
+    }
+    signer_ = std::move(*signer);
+
+    SqliteStoreOptions store_options;
+    store_options.data_dir = config.data_dir();
+    store_options.max_batch = config.store().max_batch();
+    store_options.durable = config.store().synchronous() != "normal";
+    auto store = OpenSqliteStore(store_options);
+    if (!store.ok()) return store.status();
+    store_ = std::move(*store);
+    auto blobs = OpenFileBlobStore(config.data_dir() + "/blobs");
+    if (!blobs.ok()) return blobs.status();
+    blobs_ = std::move(*blobs);
+
+    hub_ = std::make_unique<DeliveryHub>();
+    pipeline_ = std::make_unique<SubmissionPipeline>(
+        PipelineDeps{*store_, *registry_, *signer_, *clock_, *blobs_, *hub_, config_});
+    peers_ = std::make_unique<PeerIdentifier>(*registry_);
+    ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_};
+    case_service_ = std::make_unique<CaseServiceImpl>(ctx, *peers_);
+    delivery_service_ = std::make_unique<DeliveryServiceImpl>(ctx, *peers_);
+    document_service_ = std::make_unique<DocumentServiceImpl>(ctx, *peers_);
+    audit_service_ = std::make_unique<AuditServiceImpl>();
+    statistics_service_ = std::make_unique<StatisticsServiceImpl>();
+    gateway_service_ = std::make_unique<GatewayServiceImpl>(ctx, *peers_);
+
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = client_ca;
+    ssl.pem_key_cert_pairs.push_back({server_key, server_cert});
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(config.listen_address(), grpc::SslServerCredentials(ssl), &port_);
+    // Larger than the envelope limit so an oversized envelope reaches the
+    // pipeline and is refused with a clear, audited message.
+    builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_envelope_bytes()) * 2 + (64 << 10));
+    builder.RegisterService(case_service_.get());
+    builder.RegisterService(delivery_service_.get());
+    builder.RegisterService(document_service_.get());
+    builder.RegisterService(audit_service_.get());
+    builder.RegisterService(statistics_service_.get());
+    builder.RegisterService(gateway_service_.get());
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || port_ == 0) {
+      store_->Shutdown();
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen_address(), " (address in use or not local?)"));
+    }
+    v1::AuditRecord r;
+    r.set_action("gateway.start");
+    r.set_outcome(v1::AuditRecord::SYSTEM);
+    r.set_reason(absl::StrCat("listening on port ", port_, "; registry version ", registry_->version(), "; profile ",
+                              v1::CryptoProfile_Name(config.profile())));
+    return store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); });
+  }
+
+ private:
+  v1::GatewayConfig config_;
+  std::shared_ptr<const Clock> clock_;
+  std::string gateway_cert_pem_;
+  std::unique_ptr<AgencyRegistry> registry_;
+  std::unique_ptr<security::Signer> signer_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<DeliveryHub> hub_;
+  std::unique_ptr<SubmissionPipeline> pipeline_;
+  std::unique_ptr<PeerIdentifier> peers_;
+  std::unique_ptr<CaseServiceImpl> case_service_;
+  std::unique_ptr<DeliveryServiceImpl> delivery_service_;
+  std::unique_ptr<DocumentServiceImpl> document_service_;
+  std::unique_ptr<AuditServiceImpl> audit_service_;
+  std::unique_ptr<StatisticsServiceImpl> statistics_service_;
+  std::unique_ptr<GatewayServiceImpl> gateway_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(const v1::GatewayConfig& config,
+                                                                    std::shared_ptr<const Clock> clock) {
+  auto server = std::make_unique<GatewayServerImpl>();
+  if (auto st = server->Init(config, std::move(clock)); !st.ok()) return st;
+  return server;
+}
+
+}  // namespace caselink

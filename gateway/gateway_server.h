@@ -1,0 +1,28 @@
+// Assembles a running gateway from its configuration: registry, store, blobs,
+// pipeline and the TLS gRPC server with health and reflection.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "adapters/clock/clock.h"
+#include "caselink/v1/config.pb.h"
+
+namespace caselink {
+
+class GatewayServer {
+ public:
+  // Opens everything and starts serving. `clock` may be null (system clock).
+  static absl::StatusOr<std::unique_ptr<GatewayServer>> Start(const v1::GatewayConfig& config,
+                                                              std::shared_ptr<const Clock> clock = nullptr);
+  virtual ~GatewayServer() = default;
+
+  // The bound port (useful when the config asks for port 0).
+  virtual int port() const = 0;
+  // Stops accepting calls, lets calls in flight finish (up to `grace`), drains
+  // queued commits and closes the store.
+  virtual void Shutdown(absl::Duration grace = absl::Seconds(5)) = 0;
+};
+
+}  // namespace caselink

@@ -1,0 +1,90 @@
+// caselink-gateway: serves CaseLink's gRPC API until SIGINT or SIGTERM.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/config.h"
+#include "gateway/gateway_server.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: caselink-gateway --config FILE [--ready-file FILE]\n"
+    "\n"
+    "Serves the CaseLink gRPC API (mTLS) described by FILE (YAML or JSON, schema\n"
+    "caselink.v1.GatewayConfig). Stops gracefully on SIGINT or SIGTERM.\n"
+    "\n"
+    "  --config FILE      gateway configuration\n"
+    "  --ready-file FILE  write the bound port to FILE once serving (for scripts and tests)\n";
+
+// One JSON object per line, so logs can be shipped and queried as they are.
+void Log(const std::string& level, const std::string& message) {
+  std::string escaped;
+  for (char c : message) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    if (c == '\n') {
+      escaped += "\\n";
+      continue;
+    }
+    escaped += c;
+  }
+  std::cerr << "{\"time\":\"" << absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone()) << "\",\"level\":\""
+            << level << "\",\"msg\":\"" << escaped << "\"}" << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path, ready_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg == "--ready-file" && i + 1 < argc) {
+      ready_file = argv[++i];
+    } else {
+      std::cerr << "unknown argument: " << arg << "\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto config = caselink::LoadGatewayConfig(config_path);
+  if (!config.ok()) {
+    Log("error", std::string(config.status().message()));
+    return 1;
+  }
+  auto server = caselink::GatewayServer::Start(*config);
+  if (!server.ok()) {
+    Log("error", absl::StrCat("gateway did not start: ", server.status().ToString()));
+    return 1;
+  }
+  Log("info", absl::StrCat("caselink-gateway ", CASELINK_VERSION, " serving on port ", (*server)->port(), ", data in ",
+                           config->data_dir()));
+  if (!ready_file.empty()) {
+    std::string tmp = ready_file + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << "\n";
+    std::rename(tmp.c_str(), ready_file.c_str());
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  Log("info", absl::StrCat("signal ", sig, " received; shutting down"));
+  (*server)->Shutdown();
+  Log("info", "stopped");
+  return 0;
+}

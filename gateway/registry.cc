@@ -1,0 +1,115 @@
+// Registry loading: every certificate is parsed and checked once at start, so
+// the request path only does map lookups and signature checks.
+#include "gateway/registry.h"
+
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/config.h"
+
+namespace caselink {
+
+absl::string_view AgencyKindName(v1::AgencyKind kind) {
+  switch (kind) {
+    case v1::ENVIRONMENT_BUREAU: return "environmental bureau";
+    case v1::PUBLIC_SECURITY: return "public security bureau";
+    case v1::PROCURATORATE: return "procuratorate";
+    case v1::COURT: return "court";
+    default: return "unknown agency kind";
+  }
+}
+
+absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1::Registry& registry,
+                                                                       const std::string& tls_ca_pem,
+                                                                       absl::Time now) {
+  std::unique_ptr<AgencyRegistry> r(new AgencyRegistry());
+  r->version_ = registry.version();
+  if (registry.signing_ca_file().empty()) {
+    return absl::InvalidArgumentError("registry: field 'signing_ca_file' is required");
+  }
+  auto signing_ca = ReadFileToString(registry.signing_ca_file());
+  if (!signing_ca.ok()) return signing_ca.status();
+  auto signing_validator = security::ChainValidator::Create(*signing_ca);
+  if (!signing_validator.ok()) return signing_validator.status();
+  r->signing_validator_ = std::move(*signing_validator);
+  auto tls_validator = security::ChainValidator::Create(tls_ca_pem);
+  if (!tls_validator.ok()) return tls_validator.status();
+
+  static const std::regex kIdPattern("^[0-9]{6}\\.[a-z][a-z0-9_-]{0,31}$");
+  static const std::regex kRegionPattern("^[0-9]{6}$");
+  for (const v1::Agency& agency : registry.agencies()) {
+    auto fail = [&](const std::string& why) {
+      return absl::InvalidArgumentError(absl::StrCat("registry: agency '", agency.id(), "': ", why));
+    };
+    if (!std::regex_match(agency.id(), kIdPattern)) return fail("id must look like 510100.psb");
+    if (!std::regex_match(agency.region(), kRegionPattern)) return fail("region must be a six-digit GB/T 2260 code");
+    if (agency.id().substr(0, 6) != agency.region()) return fail("id must start with the agency's region code");
+    if (agency.kind() == v1::AGENCY_KIND_UNSPECIFIED) return fail("kind is required");
+    if (r->by_id_.contains(agency.id())) return fail("id is listed twice");
+    auto entry = std::make_unique<AgencyEntry>();
+    entry->agency = agency;
+    for (const std::string& file : agency.tls_certificate_files()) {
+      auto pem = ReadFileToString(file);
+      if (!pem.ok()) return fail(std::string(pem.status().message()));
+      auto cert = security::Certificate::FromPem(*pem);
+      if (!cert.ok()) return fail(absl::StrCat(file, ": ", cert.status().message()));
+      if (auto s = (*tls_validator)->Validate(**cert, now, security::KeyPurpose::kTlsClient); !s.ok()) {
+        return fail(absl::StrCat("TLS certificate ", file, ": ", s.message()));
+      }
+      std::string fp = (*cert)->Sha256Fingerprint();
+      if (r->by_tls_fingerprint_.contains(fp)) return fail(absl::StrCat("TLS certificate ", file, " is already bound to another agency"));
+      r->by_tls_fingerprint_[fp] = entry.get();
+    }
+    for (const v1::AgencySigningKey& key : agency.signing_keys()) {
+      if (key.key_id().empty()) return fail("a signing key has no key_id");
+      auto pem = ReadFileToString(key.certificate_file());
+      if (!pem.ok()) return fail(std::string(pem.status().message()));
+      auto cert = security::Certificate::FromPem(*pem);
+      if (!cert.ok()) return fail(absl::StrCat(key.certificate_file(), ": ", cert.status().message()));
+      if (auto s = r->signing_validator_->Validate(**cert, now, security::KeyPurpose::kSigning); !s.ok()) {
+        return fail(absl::StrCat("signing key ", key.key_id(), ": ", s.message()));
+      }
+      auto verifier = (*cert)->PublicKeyVerifier();
+      if (!verifier.ok()) return fail(absl::StrCat("signing key ", key.key_id(), ": ", verifier.status().message()));
+      auto sk = std::make_unique<SigningKey>();
+      sk->key_id = key.key_id();
+      sk->certificate = std::move(*cert);
+      sk->verifier = std::move(*verifier);
+      entry->signing_keys.push_back(std::move(sk));
+    }
+    r->by_id_[agency.id()] = std::move(entry);
+  }
+  return r;
+}
+
+const AgencyEntry* AgencyRegistry::Find(absl::string_view agency_id) const {
+  auto it = by_id_.find(std::string(agency_id));
+  return it == by_id_.end() ? nullptr : it->second.get();
+}
+
+const AgencyEntry* AgencyRegistry::FindByTlsFingerprint(absl::string_view fingerprint) const {
+  auto it = by_tls_fingerprint_.find(std::string(fingerprint));
+  return it == by_tls_fingerprint_.end() ? nullptr : it->second;
+}
+
+const SigningKey* AgencyRegistry::FindSigningKey(absl::string_view agency_id, absl::string_view key_id) const {
+  const AgencyEntry* entry = Find(agency_id);
+  if (entry == nullptr) return nullptr;
+  for (const auto& key : entry->signing_keys) {
+    if (key->key_id == key_id) return key.get();
+  }
+  return nullptr;
+}
+
+const AgencyEntry* AgencyRegistry::FindInRegion(absl::string_view region, v1::AgencyKind kind) const {
+  for (const auto& [id, entry] : by_id_) {
+    if (entry->agency.region() == region && entry->agency.kind() == kind) return entry.get();
+  }
+  return nullptr;
+}
+
+absl::Status AgencyRegistry::ValidateSigningCertificate(const security::Certificate& cert, absl::Time at) const {
+  return signing_validator_->Validate(cert, at, security::KeyPurpose::kSigning);
+}
+
+}  // namespace caselink

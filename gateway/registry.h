@@ -1,0 +1,60 @@
+// The agency registry in memory: who an mTLS peer is, which keys an agency
+// signs with, and who the "same level" agencies of a region are.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "caselink/v1/config.pb.h"
+#include "security/certificate.h"
+#include "security/signature.h"
+
+namespace caselink {
+
+struct SigningKey {
+  std::string key_id;
+  std::unique_ptr<security::Certificate> certificate;
+  std::unique_ptr<security::Verifier> verifier;
+};
+
+struct AgencyEntry {
+  v1::Agency agency;
+  std::vector<std::unique_ptr<SigningKey>> signing_keys;
+};
+
+class AgencyRegistry {
+ public:
+  // Loads every certificate named by the registry and validates it against
+  // `tls_ca_pem` (TLS certificates) or the registry's signing CA (signing
+  // certificates) at `now`. Any inconsistency is an error naming the agency.
+  static absl::StatusOr<std::unique_ptr<AgencyRegistry>> Create(const v1::Registry& registry,
+                                                                const std::string& tls_ca_pem, absl::Time now);
+
+  const AgencyEntry* Find(absl::string_view agency_id) const;
+  // The agency a TLS client certificate (SHA-256 fingerprint, hex) belongs to.
+  const AgencyEntry* FindByTlsFingerprint(absl::string_view fingerprint) const;
+  // A signing key of an agency by key id, or null.
+  const SigningKey* FindSigningKey(absl::string_view agency_id, absl::string_view key_id) const;
+  // The agency of `kind` in `region` (same level), or null.
+  const AgencyEntry* FindInRegion(absl::string_view region, v1::AgencyKind kind) const;
+  // Validates a signing certificate at `at` (expiry, chain, key usage).
+  absl::Status ValidateSigningCertificate(const security::Certificate& cert, absl::Time at) const;
+  uint32_t version() const { return version_; }
+
+ private:
+  AgencyRegistry() = default;
+  uint32_t version_ = 0;
+  std::unique_ptr<security::ChainValidator> signing_validator_;
+  std::unordered_map<std::string, std::unique_ptr<AgencyEntry>> by_id_;
+  std::unordered_map<std::string, const AgencyEntry*> by_tls_fingerprint_;
+};
+
+absl::string_view AgencyKindName(v1::AgencyKind kind);
+
+}  // namespace caselink

@@ -1,0 +1,530 @@
+// gRPC service handlers. Reads are served from the store's read connections;
+// every state change and every refusal goes through the pipeline's audit path.
+#include "gateway/services.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/audit_log.h"
+#include "gateway/lifecycle.h"
+#include "security/certificate.h"
+#include "security/digest.h"
+
+namespace caselink {
+namespace {
+
+constexpr size_t kDownloadChunkBytes = 64 * 1024;
+constexpr uint32_t kDeliveryBatch = 64;
+
+bool HasRole(const Caller& caller, absl::string_view role) {
+  if (caller.agency == nullptr) return false;
+  for (const auto& r : caller.agency->agency.roles()) {
+    if (r == role) return true;
+  }
+  return false;
+}
+
+// Finishes a unary reactor with a refusal after it is audited.
+void RefuseUnary(ServiceContext& ctx, grpc::ServerUnaryReactor* reactor, const Caller& caller, std::string action,
+                 std::string case_id, absl::Status why) {
+  ctx.pipeline.RecordRefusal(caller, std::move(action), std::move(case_id), std::move(why),
+                             [reactor](absl::Status st) { reactor->Finish(ToGrpcStatus(st)); });
+}
+
+grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* context, absl::string_view what) {
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                               absl::StrCat(what, " is part of the API but not served by this gateway version yet")));
+  return reactor;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status PeerIdentifier::Identify(const grpc::ServerContextBase& context, Caller& caller) {
+  auto auth = context.auth_context();
+  if (auth == nullptr) return absl::UnauthenticatedError("no TLS client certificate");
+  auto values = auth->FindPropertyValues("x509_pem_cert");
+  if (values.empty()) return absl::UnauthenticatedError("no TLS client certificate was presented");
+  std::string pem(values.front().data(), values.front().size());
+  std::string fingerprint;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = fingerprint_by_pem_.find(pem);
+    if (it != fingerprint_by_pem_.end()) fingerprint = it->second;
+  }
+  if (fingerprint.empty()) {
+    auto cert = security::Certificate::FromPem(pem);
+    if (!cert.ok()) return absl::UnauthenticatedError(absl::StrCat("peer certificate does not parse: ", cert.status().message()));
+    fingerprint = (*cert)->Sha256Fingerprint();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fingerprint_by_pem_.size() > 10000) fingerprint_by_pem_.clear();
+    fingerprint_by_pem_[pem] = fingerprint;
+  }
+  caller.certificate_sha256 = fingerprint;
+  caller.agency = registry_.FindByTlsFingerprint(fingerprint);
+  if (caller.agency == nullptr) {
+    return absl::UnauthenticatedError(absl::StrCat("TLS client certificate sha256 ", fingerprint,
+                                                   " is not bound to any agency in the registry"));
+  }
+  return absl::OkStatus();
+}
+
+// ---- CaseService ----
+
+grpc::ServerUnaryReactor* CaseServiceImpl::Submit(grpc::CallbackServerContext* context, const v1::SubmitRequest* request,
+                                                  v1::SubmitResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  Caller caller;
+  if (auto st = peers_.Identify(*context, caller); !st.ok()) {
+    RefuseUnary(ctx_, reactor, caller, "Submit", "", st);
+    return reactor;
+  }
+  if (!request->has_envelope()) {
+    RefuseUnary(ctx_, reactor, caller, "Submit", "", absl::InvalidArgumentError("SubmitRequest.envelope is required"));
+    return reactor;
+  }
+  ctx_.pipeline.Submit(caller, request->envelope(), [reactor, response](absl::StatusOr<v1::SubmitResponse> result) {
+    if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
+    *response = std::move(*result);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* context, const v1::GetCaseRequest* request,
+                                                   v1::GetCaseResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  Caller caller;
+  if (auto st = peers_.Identify(*context, caller); !st.ok()) {
+    RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(), st);
+    return reactor;
+  }
+  auto c = ctx_.store.ReadCase(request->case_id());
+  if (!c.ok()) {
+    reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("reading case: ", c.status().message()))));
+    return reactor;
+  }
+  if (!c->has_value()) {
+    RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(),
+                absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' does not exist")));
+    return reactor;
+  }
+  const v1::Case& found = **c;
+  const bool party = found.originator() == caller.agency_id() || found.addressee() == caller.agency_id() ||
+                     std::find(found.copied().begin(), found.copied().end(), caller.agency_id()) != found.copied().end();
+  const bool auditor = HasRole(caller, "auditor") && found.region().starts_with(caller.agency->agency.region().substr(0, 2));
+  if (!party && !auditor) {
+    RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(),
+                absl::PermissionDeniedError(absl::StrCat("agency '", caller.agency_id(), "' is not a party to case '",
+                                                         request->case_id(), "'")));
+    return reactor;
+  }
+  auto timeline = ctx_.store.ReadTimeline(request->case_id());
+  if (!timeline.ok()) {
+    reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("reading timeline: ", timeline.status().message()))));
+    return reactor;
+  }
+  *response->mutable_case_() = found;
+  for (auto& e : *timeline) *response->add_timeline() = std::move(e);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext* context,
+                                                     const v1::ListCasesRequest* request, v1::ListCasesResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  Caller caller;
+  if (auto st = peers_.Identify(*context, caller); !st.ok()) {
+    RefuseUnary(ctx_, reactor, caller, "ListCases", "", st);
+    return reactor;
+  }
+  if (request->overdue_only()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "overdue_only needs the deadline engine, not in this version"));
+    return reactor;
+  }
+  CaseFilter filter;
+  filter.state = request->state();
+  filter.track = request->track();
+  filter.region_prefix = request->region_prefix();
+  filter.after_case_id = request->page_token();
+  filter.limit = request->page_size() == 0 ? 50 : std::min<uint32_t>(request->page_size(), 500);
+  if (request->has_updated_from()) filter.updated_from_micros = request->updated_from().seconds() * 1000000 + request->updated_from().nanos() / 1000;
+  if (request->has_updated_to()) filter.updated_to_micros = request->updated_to().seconds() * 1000000 + request->updated_to().nanos() / 1000;
+  // Agencies see their own cases; auditors see their province.
+  if (HasRole(caller, "auditor")) {
+    filter.agency = request->agency();
+    const std::string province = caller.agency->agency.region().substr(0, 2);
+    if (!filter.region_prefix.starts_with(province)) {
+      if (!filter.region_prefix.empty()) {
+        RefuseUnary(ctx_, reactor, caller, "ListCases", "",
+                    absl::PermissionDeniedError(absl::StrCat("auditor ", caller.agency_id(), " may list cases of region ", province,
+                                                             " only, not ", filter.region_prefix)));
+        return reactor;
+      }
+      filter.region_prefix = province;
+    }
+  } else {
+    if (!request->agency().empty() && request->agency() != caller.agency_id()) {
+      RefuseUnary(ctx_, reactor, caller, "ListCases", "",
+                  absl::PermissionDeniedError(absl::StrCat("agency '", caller.agency_id(), "' may list only its own cases")));
+      return reactor;
+    }
+    filter.agency = caller.agency_id();
+  }
+  auto cases = ctx_.store.ListCases(filter);
+  if (!cases.ok()) {
+    reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("listing cases: ", cases.status().message()))));
+    return reactor;
+  }
+  for (auto& c : *cases) *response->add_cases() = std::move(c);
+  if (response->cases_size() == static_cast<int>(filter.limit)) {
+    response->set_next_page_token(response->cases(response->cases_size() - 1).case_id());
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+// ---- DeliveryService ----
+
+namespace {
+
+// Streams an agency's pending deliveries, then waits for new ones.
+class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Delivery>, public DeliveryListener {
+ public:
+  SubscribeReactor(ServiceContext ctx, std::string agency, uint64_t after) : ctx_(ctx), agency_(std::move(agency)), last_sent_(after) {
+    ctx_.hub.AddListener(agency_, this);
+    Pump();
+  }
+
+  void OnDeliveriesAvailable() override { Pump(); }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok) {
+        // The client went away; OnCancel or the transport ends the call.
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+        return;
+      }
+      last_sent_ = current_.sequence();
+      queue_.pop_front();
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    if (!writing_) FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    ctx_.hub.RemoveListener(agency_, this);
+    delete this;
+  }
+
+ private:
+  void FinishLocked(grpc::Status status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  void Pump() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (finished_ || writing_ || cancelled_) return;
+    if (queue_.empty()) {
+      auto batch = ctx_.store.ReadPendingDeliveries(agency_, last_sent_, kDeliveryBatch);
+      if (!batch.ok()) {
+        FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, absl::StrCat("reading deliveries: ", batch.status().message())));
+        return;
+      }
+      for (auto& d : *batch) queue_.push_back(std::move(d));
+    }
+    if (queue_.empty()) return;
+    writing_ = true;
+    current_ = queue_.front();
+    lock.unlock();
+    StartWrite(&current_);
+  }
+
+  ServiceContext ctx_;
+  const std::string agency_;
+  std::mutex mu_;
+  std::deque<v1::Delivery> queue_;
+  v1::Delivery current_;  // must outlive the write in flight
+  uint64_t last_sent_;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool cancelled_ = false;
+};
+
+class RefusedStream final : public grpc::ServerWriteReactor<v1::Delivery> {
+ public:
+  explicit RefusedStream(const absl::Status& why) { Finish(ToGrpcStatus(why)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::Delivery>* DeliveryServiceImpl::Subscribe(grpc::CallbackServerContext* context,
+                                                                       const v1::SubscribeRequest* request) {
+  Caller caller;
+  if (auto st = peers_.Identify(*context, caller); !st.ok()) {
+    // Audited in the background: the stream ends at once either way.
+    ctx_.pipeline.RecordRefusal(caller, "Subscribe", "", st, [](absl::Status) {});
+    return new RefusedStream(st);
+  }
+  return new SubscribeReactor(ctx_, caller.agency_id(), request->after_sequence());
+}
+
+grpc::ServerUnaryReactor* DeliveryServiceImpl::Acknowledge(grpc::CallbackServerContext* context,
+                                                           const v1::AcknowledgeRequest* request,
+                                                           v1::AcknowledgeResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  Caller caller;
+  if (auto st = peers_.Identify(*context, caller); !st.ok()) {
+    RefuseUnary(ctx_, reactor, caller, "Acknowledge", "", st);
+    return reactor;
+  }
+  ctx_.pipeline.Acknowledge(caller, request->through_sequence(), [reactor, response](absl::StatusOr<uint64_t> through) {
+    if (!through.ok()) return reactor->Finish(ToGrpcStatus(through.status()));
+    response->set_acknowledged_through(*through);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+// ---- DocumentService ----
+
+namespace {
+
+class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
+ public:
+  UploadReactor(ServiceContext ctx, Caller caller, v1::UploadResponse* response)
+      : ctx_(ctx), caller_(std::move(caller)), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return Complete();
+    if (writer_ == nullptr) {
+      if (!request_.has_header()) return Refuse(absl::InvalidArgumentError("the first Upload message must carry the header"));
+      header_ = request_.header();
+      if (header_.digest_algorithm() != v1::SHA256 && header_.digest_algorithm() != v1::DIGEST_ALGORITHM_UNSPECIFIED) {
+        return Refuse(absl::InvalidArgumentError("documents are addressed by SHA256 under the INTL profile"));
+      }
+      if (header_.size_bytes() > ctx_.config.max_document_bytes()) {
+        return Refuse(absl::InvalidArgumentError(absl::StrCat("declared size ", header_.size_bytes(), " exceeds the limit of ",
+                                                              ctx_.config.max_document_bytes(), " bytes")));
+      }
+      auto writer = ctx_.blobs.BeginWrite();
+      if (!writer.ok()) return Refuse(absl::UnavailableError(std::string(writer.status().message())));
+      writer_ = std::move(*writer);
+    } else {
+      if (!request_.has_chunk() && request_.part_case() != v1::UploadRequest::kChunk) {
+        return Refuse(absl::InvalidArgumentError("only the first Upload message may carry a header"));
+      }
+      if (writer_->size() + request_.chunk().size() > header_.size_bytes()) {
+        return Refuse(absl::InvalidArgumentError(absl::StrCat("more bytes than the declared size ", header_.size_bytes())));
+      }
+      if (auto st = writer_->Append(request_.chunk()); !st.ok()) return Refuse(st);
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Complete() {
+    if (writer_ == nullptr) return Refuse(absl::InvalidArgumentError("the upload ended before its header"));
+    if (writer_->size() != header_.size_bytes()) {
+      return Refuse(absl::InvalidArgumentError(absl::StrCat("received ", writer_->size(), " bytes but the header declared ",
+                                                            header_.size_bytes())));
+    }
+    auto hex = writer_->Finish();
+    if (!hex.ok()) return Refuse(hex.status());
+    auto digest = security::HexDecode(*hex);
+    response_->mutable_digest()->set_algorithm(v1::SHA256);
+    response_->mutable_digest()->set_value(*digest);
+    response_->set_size_bytes(header_.size_bytes());
+    v1::AuditRecord r;
+    r.set_actor_agency(caller_.agency_id());
+    r.set_actor_certificate_sha256(caller_.certificate_sha256);
+    r.set_action("Upload");
+    r.set_outcome(v1::AuditRecord::ACCEPTED);
+    r.set_reason(absl::StrCat("document sha256 ", *hex, ", ", header_.size_bytes(), " bytes"));
+    ctx_.pipeline.RecordEvent(std::move(r), [this](absl::Status st) {
+      Finish(st.ok() ? grpc::Status::OK : ToGrpcStatus(absl::UnavailableError("the upload could not be audited; retry")));
+    });
+  }
+
+  void Refuse(absl::Status why) {
+    writer_.reset();
+    ctx_.pipeline.RecordRefusal(caller_, "Upload", "", why, [this](absl::Status st) { Finish(ToGrpcStatus(st)); });
+  }
+
+  ServiceContext ctx_;
+  Caller caller_;
+  v1::UploadResponse* response_;
+  v1::UploadRequest request_;
+  v1::UploadHeader header_;
+  std::unique_ptr<BlobWriter> writer_;
+};
+
+class RefusedUpload final : public grpc::ServerReadReactor<v1::UploadRequest> {
+ public:
+  explicit RefusedUpload(const absl::Status& why) { Finish(ToGrpcStatus(why)); }
+  void OnDone() override { delete this; }
+};
+
+class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadChunk> {
+ public:
+  explicit DownloadReactor(std::unique_ptr<BlobReader> reader) : reader_(std::move(reader)) { Next(); }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download interrupted"));
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    auto data = reader_->Read(kDownloadChunkBytes);
+    if (!data.ok()) return Finish(ToGrpcStatus(data.status()));
+    if (data->empty()) return Finish(grpc::Status::OK);
+    chunk_.set_offset(offset_);
+    offset_ += data->size();
+    chunk_.set_data(std::move(*data));
+    StartWrite(&chunk_);
+  }
+  std::unique_ptr<BlobReader> reader_;
+  v1::DownloadChunk chunk_;
+  uint64_t offset_ = 0;
+};
+
+class RefusedDownload final : public grpc::ServerWriteReactor<v1::DownloadChunk> {
+ public:
+  RefusedDownload() = default;
+  void Refuse(const absl::Status& why) { Finish(ToGrpcStatus(why)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::UploadRequest>* DocumentServiceImpl::Upload(grpc::CallbackServerContext* context,
+                                                                        v1::UploadResponse* response) {
+  Caller caller;
+  if (auto st = peers_.Identify(*context, caller); !st.ok()) {
+    ctx_.pipeline.RecordRefusal(caller, "Upload", "", st, [](absl::Status) {});
+    return new RefusedUpload(st);
+  }
+  return new UploadReactor(ctx_, caller, response);
+}
+
+grpc::ServerWriteReactor<v1::DownloadChunk>* DocumentServiceImpl::Download(grpc::CallbackServerContext* context,
+                                                                           const v1::DownloadRequest* request) {
+  Caller caller;
+  absl::Status refusal = peers_.Identify(*context, caller);
+  std::string hex;
+  if (refusal.ok()) {
+    if (request->digest().algorithm() != v1::SHA256 || request->digest().value().size() != 32) {
+      refusal = absl::InvalidArgumentError("DownloadRequest.digest must be a 32-byte SHA256 digest");
+    } else {
+      hex = security::HexEncode(request->digest().value());
+    }
+  }
+  if (refusal.ok()) {
+    auto c = ctx_.store.ReadCase(request->case_id());
+    if (!c.ok()) {
+      refusal = absl::UnavailableError(std::string(c.status().message()));
+    } else if (!c->has_value()) {
+      refusal = absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' does not exist"));
+    } else if (RelationsOf(**c, caller.agency_id()).empty()) {
+      refusal = absl::PermissionDeniedError(absl::StrCat("agency '", caller.agency_id(), "' is not a party to case '", request->case_id(), "'"));
+    } else {
+      auto has = ctx_.store.CaseHasDocument(request->case_id(), hex);
+      if (!has.ok()) {
+        refusal = absl::UnavailableError(std::string(has.status().message()));
+      } else if (!*has) {
+        refusal = absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' has no document sha256 ", hex));
+      }
+    }
+  }
+  std::unique_ptr<BlobReader> reader;
+  if (refusal.ok()) {
+    auto opened = ctx_.blobs.Open(hex);
+    if (opened.ok()) {
+      reader = std::move(*opened);
+    } else {
+      refusal = opened.status();
+    }
+  }
+  if (!refusal.ok()) {
+    auto* refused = new RefusedDownload();
+    ctx_.pipeline.RecordRefusal(caller, "Download", request->case_id(), refusal, [refused](absl::Status st) { refused->Refuse(st); });
+    return refused;
+  }
+  v1::AuditRecord r;
+  r.set_actor_agency(caller.agency_id());
+  r.set_actor_certificate_sha256(caller.certificate_sha256);
+  r.set_action("Download");
+  r.set_case_id(request->case_id());
+  r.set_outcome(v1::AuditRecord::ACCEPTED);
+  r.set_reason(absl::StrCat("document sha256 ", hex));
+  ctx_.pipeline.RecordEvent(std::move(r), [](absl::Status) {});
+  return new DownloadReactor(std::move(reader));
+}
+
+// ---- Audit and statistics: shapes only in this version ----
+
+grpc::ServerUnaryReactor* AuditServiceImpl::Query(grpc::CallbackServerContext* c, const v1::AuditQueryRequest*, v1::AuditQueryResponse*) {
+  return Unimplemented(c, "AuditService.Query");
+}
+grpc::ServerUnaryReactor* AuditServiceImpl::GetTreeHead(grpc::CallbackServerContext* c, const v1::GetTreeHeadRequest*, v1::SignedTreeHead*) {
+  return Unimplemented(c, "AuditService.GetTreeHead");
+}
+grpc::ServerUnaryReactor* AuditServiceImpl::GetInclusionProof(grpc::CallbackServerContext* c, const v1::InclusionProofRequest*,
+                                                              v1::InclusionProof*) {
+  return Unimplemented(c, "AuditService.GetInclusionProof");
+}
+grpc::ServerUnaryReactor* AuditServiceImpl::GetConsistencyProof(grpc::CallbackServerContext* c, const v1::ConsistencyProofRequest*,
+                                                                v1::ConsistencyProof*) {
+  return Unimplemented(c, "AuditService.GetConsistencyProof");
+}
+grpc::ServerUnaryReactor* AuditServiceImpl::ExportCase(grpc::CallbackServerContext* c, const v1::ExportCaseRequest*, v1::CaseBundle*) {
+  return Unimplemented(c, "AuditService.ExportCase");
+}
+grpc::ServerUnaryReactor* StatisticsServiceImpl::GetStatistics(grpc::CallbackServerContext* c, const v1::StatisticsRequest*,
+                                                               v1::StatisticsResponse*) {
+  return Unimplemented(c, "StatisticsService.GetStatistics");
+}
+
+// ---- GatewayService ----
+
+grpc::ServerUnaryReactor* GatewayServiceImpl::GetGatewayInfo(grpc::CallbackServerContext* context, const v1::GetGatewayInfoRequest*,
+                                                             v1::GatewayInfo* response) {
+  auto* reactor = context->DefaultReactor();
+  Caller caller;
+  if (auto st = peers_.Identify(*context, caller); !st.ok()) {
+    RefuseUnary(ctx_, reactor, caller, "GetGatewayInfo", "", st);
+    return reactor;
+  }
+  response->set_version(CASELINK_VERSION);
+  response->set_profile(ctx_.config.profile());
+  auto* key = response->add_keys();
+  key->set_key_id(ctx_.config.gateway_signing_key().key_id());
+  key->set_algorithm(v1::ECDSA_P256_SHA256);
+  key->set_certificate_pem(ctx_.gateway_certificate_pem);
+  key->set_current(true);
+  response->set_caller_agency(caller.agency_id());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace caselink

@@ -1,0 +1,115 @@
+// The gRPC services of CaseLink v1 on the callback API. Handlers verify and
+// hand work to the pipeline; they never wait for the disk commit.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "caselink/v1/services.grpc.pb.h"
+#include "gateway/submission_pipeline.h"
+
+namespace caselink {
+
+struct ServiceContext {
+  SubmissionPipeline& pipeline;
+  Store& store;
+  const AgencyRegistry& registry;
+  BlobStore& blobs;
+  DeliveryHub& hub;
+  const v1::GatewayConfig& config;
+  const std::string& gateway_certificate_pem;
+};
+
+// Maps the mTLS peer certificate to a registered agency.
+class PeerIdentifier {
+ public:
+  explicit PeerIdentifier(const AgencyRegistry& registry) : registry_(registry) {}
+  // UNAUTHENTICATED when the certificate is missing or not registered; the
+  // returned Caller still carries the fingerprint for the audit record.
+  absl::Status Identify(const grpc::ServerContextBase& context, Caller& caller);
+
+ private:
+  const AgencyRegistry& registry_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::string> fingerprint_by_pem_;
+};
+
+class CaseServiceImpl final : public v1::CaseService::CallbackService {
+ public:
+  CaseServiceImpl(ServiceContext ctx, PeerIdentifier& peers) : ctx_(ctx), peers_(peers) {}
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context, const v1::SubmitRequest* request,
+                                   v1::SubmitResponse* response) override;
+  grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* context, const v1::GetCaseRequest* request,
+                                    v1::GetCaseResponse* response) override;
+  grpc::ServerUnaryReactor* ListCases(grpc::CallbackServerContext* context, const v1::ListCasesRequest* request,
+                                      v1::ListCasesResponse* response) override;
+
+ private:
+  ServiceContext ctx_;
+  PeerIdentifier& peers_;
+};
+
+class DeliveryServiceImpl final : public v1::DeliveryService::CallbackService {
+ public:
+  DeliveryServiceImpl(ServiceContext ctx, PeerIdentifier& peers) : ctx_(ctx), peers_(peers) {}
+  grpc::ServerWriteReactor<v1::Delivery>* Subscribe(grpc::CallbackServerContext* context,
+                                                    const v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context, const v1::AcknowledgeRequest* request,
+                                        v1::AcknowledgeResponse* response) override;
+
+ private:
+  ServiceContext ctx_;
+  PeerIdentifier& peers_;
+};
+
+class DocumentServiceImpl final : public v1::DocumentService::CallbackService {
+ public:
+  DocumentServiceImpl(ServiceContext ctx, PeerIdentifier& peers) : ctx_(ctx), peers_(peers) {}
+  grpc::ServerReadReactor<v1::UploadRequest>* Upload(grpc::CallbackServerContext* context,
+                                                     v1::UploadResponse* response) override;
+  grpc::ServerWriteReactor<v1::DownloadChunk>* Download(grpc::CallbackServerContext* context,
+                                                        const v1::DownloadRequest* request) override;
+
+ private:
+  ServiceContext ctx_;
+  PeerIdentifier& peers_;
+};
+
+// Shapes only for now: every RPC answers UNIMPLEMENTED with what is missing.
+class AuditServiceImpl final : public v1::AuditService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* context, const v1::AuditQueryRequest*,
+                                  v1::AuditQueryResponse*) override;
+  grpc::ServerUnaryReactor* GetTreeHead(grpc::CallbackServerContext* context, const v1::GetTreeHeadRequest*,
+                                        v1::SignedTreeHead*) override;
+  grpc::ServerUnaryReactor* GetInclusionProof(grpc::CallbackServerContext* context, const v1::InclusionProofRequest*,
+                                              v1::InclusionProof*) override;
+  grpc::ServerUnaryReactor* GetConsistencyProof(grpc::CallbackServerContext* context,
+                                                const v1::ConsistencyProofRequest*, v1::ConsistencyProof*) override;
+  grpc::ServerUnaryReactor* ExportCase(grpc::CallbackServerContext* context, const v1::ExportCaseRequest*,
+                                       v1::CaseBundle*) override;
+};
+
+class StatisticsServiceImpl final : public v1::StatisticsService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* GetStatistics(grpc::CallbackServerContext* context, const v1::StatisticsRequest*,
+                                          v1::StatisticsResponse*) override;
+};
+
+class GatewayServiceImpl final : public v1::GatewayService::CallbackService {
+ public:
+  GatewayServiceImpl(ServiceContext ctx, PeerIdentifier& peers) : ctx_(ctx), peers_(peers) {}
+  grpc::ServerUnaryReactor* GetGatewayInfo(grpc::CallbackServerContext* context, const v1::GetGatewayInfoRequest*,
+                                           v1::GatewayInfo* response) override;
+
+ private:
+  ServiceContext ctx_;
+  PeerIdentifier& peers_;
+};
+
+// absl::Status -> grpc::Status, keeping code and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace caselink

@@ -1,0 +1,72 @@
+// The request pipeline for one handoff: bounds, signature, replay, authority,
+// lifecycle, then one durable commit of state, audit, outbox and receipt.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "adapters/blob/blob_store.h"
+#include "adapters/clock/clock.h"
+#include "adapters/store/store.h"
+#include "caselink/v1/config.pb.h"
+#include "caselink/v1/services.pb.h"
+#include "gateway/delivery_hub.h"
+#include "gateway/registry.h"
+#include "security/signature.h"
+
+namespace caselink {
+
+// Who is calling, as established by mTLS.
+struct Caller {
+  const AgencyEntry* agency = nullptr;  // null when the certificate is not registered
+  std::string certificate_sha256;
+
+  std::string agency_id() const { return agency ? agency->agency.id() : std::string(); }
+};
+
+struct PipelineDeps {
+  Store& store;
+  const AgencyRegistry& registry;
+  const security::Signer& gateway_signer;
+  const Clock& clock;
+  const BlobStore& blobs;
+  DeliveryHub& hub;
+  const v1::GatewayConfig& config;
+};
+
+class SubmissionPipeline {
+ public:
+  using SubmitCallback = std::function<void(absl::StatusOr<v1::SubmitResponse>)>;
+
+  explicit SubmissionPipeline(PipelineDeps deps) : deps_(deps) {}
+
+  // Runs the pipeline; `done` is called exactly once, after the outcome (an
+  // acceptance or a refusal) is durable in the audit log. Verification runs on
+  // the calling thread; the commit on the store's writer.
+  void Submit(const Caller& caller, v1::SignedEnvelope signed_envelope, SubmitCallback done);
+
+  // Acknowledges the caller's deliveries through `through_sequence`.
+  void Acknowledge(const Caller& caller, uint64_t through_sequence,
+                   std::function<void(absl::StatusOr<uint64_t>)> done);
+
+  // Audits a refusal decided outside Submit (e.g. an unregistered peer on any
+  // RPC), then calls `done` with that refusal.
+  void RecordRefusal(const Caller& caller, std::string action, std::string case_id, absl::Status refusal,
+                     std::function<void(absl::Status)> done);
+
+  // Audits a gateway event (start, stop, upload) with outcome SYSTEM or ACCEPTED.
+  void RecordEvent(v1::AuditRecord record, std::function<void(absl::Status)> done);
+  // The same, inside work that already runs on the store's writer.
+  absl::Status RecordEventNow(StoreTransaction& txn, const v1::AuditRecord& record) const;
+
+ private:
+  struct Submission;
+  absl::Status Precheck(Submission& s) const;
+  absl::Status Apply(StoreTransaction& txn, Submission& s) const;
+
+  PipelineDeps deps_;
+};
+
+}  // namespace caselink

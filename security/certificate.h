@@ -1,0 +1,68 @@
+// X.509 certificates: parsing, fingerprints and chain validation against trust anchors.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "security/signature.h"
+
+namespace caselink::security {
+
+class Certificate {
+ public:
+  // Parses the first certificate of a PEM text.
+  static absl::StatusOr<std::unique_ptr<Certificate>> FromPem(absl::string_view pem);
+  static absl::StatusOr<std::unique_ptr<Certificate>> FromDer(absl::string_view der);
+  // Every certificate in a PEM bundle (at least one, or INVALID_ARGUMENT).
+  static absl::StatusOr<std::vector<std::unique_ptr<Certificate>>> BundleFromPem(absl::string_view pem);
+  ~Certificate();
+
+  const std::string& der() const { return der_; }
+  std::string Pem() const;
+  // SHA-256 of the DER encoding, lowercase hex: how the registry names certificates.
+  std::string Sha256Fingerprint() const;
+  std::string SubjectCommonName() const;
+  absl::Time not_before() const;
+  absl::Time not_after() const;
+  // A verifier for the certificate's public key (P-256 only for now).
+  absl::StatusOr<std::unique_ptr<Verifier>> PublicKeyVerifier() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  Certificate(std::unique_ptr<Impl> impl, std::string der);
+  std::unique_ptr<Impl> impl_;
+  std::string der_;
+};
+
+enum class KeyPurpose {
+  kAny,
+  kTlsClient,  // extendedKeyUsage clientAuth
+  kTlsServer,  // extendedKeyUsage serverAuth
+  kSigning,    // keyUsage digitalSignature
+};
+
+// Validates leaf certificates against a fixed set of trust anchors.
+class ChainValidator {
+ public:
+  // `anchors_pem`: one or more CA certificates.
+  static absl::StatusOr<std::unique_ptr<ChainValidator>> Create(absl::string_view anchors_pem);
+  ~ChainValidator();
+
+  // OK when `leaf` chains to an anchor, is valid at `at`, and allows `purpose`;
+  // otherwise UNAUTHENTICATED with OpenSSL's reason (expired, unknown issuer, ...).
+  absl::Status Validate(const Certificate& leaf, absl::Time at, KeyPurpose purpose) const;
+
+ private:
+  struct Impl;
+  explicit ChainValidator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace caselink::security

@@ -1,0 +1,52 @@
+// ECDSA over P-256 with SHA-256, DER-encoded signatures, through OpenSSL 3 EVP.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "security/signature.h"
+
+namespace caselink::security {
+
+class EcdsaP256Signer : public Signer {
+ public:
+  // `private_key_pem`: PKCS#8 or SEC1 PEM of a P-256 key. Any other curve or
+  // key type is INVALID_ARGUMENT.
+  static absl::StatusOr<std::unique_ptr<EcdsaP256Signer>> Create(absl::string_view private_key_pem,
+                                                                 std::string key_id);
+  ~EcdsaP256Signer() override;
+
+  absl::StatusOr<std::string> Sign(absl::string_view data) const override;
+  SignatureAlgorithm algorithm() const override { return SignatureAlgorithm::kEcdsaP256Sha256; }
+  const std::string& key_id() const override { return key_id_; }
+
+ private:
+  struct Key;
+  EcdsaP256Signer(std::unique_ptr<Key> key, std::string key_id);
+  std::unique_ptr<Key> key_;
+  std::string key_id_;
+};
+
+class EcdsaP256Verifier : public Verifier {
+ public:
+  // From a SubjectPublicKeyInfo PEM.
+  static absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> CreateFromPublicKeyPem(absl::string_view pem);
+  // From a SubjectPublicKeyInfo DER.
+  static absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> CreateFromPublicKeyDer(absl::string_view der);
+  // From an uncompressed SEC1 point (0x04 || X || Y), as in the Wycheproof vectors.
+  static absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> CreateFromUncompressedPoint(absl::string_view point);
+  ~EcdsaP256Verifier() override;
+
+  // Strict DER only: BER variants, trailing bytes and out-of-range r or s fail.
+  absl::Status Verify(absl::string_view signature, absl::string_view data) const override;
+  SignatureAlgorithm algorithm() const override { return SignatureAlgorithm::kEcdsaP256Sha256; }
+
+ private:
+  struct Key;
+  explicit EcdsaP256Verifier(std::unique_ptr<Key> key);
+  std::unique_ptr<Key> key_;
+};
+
+}  // namespace caselink::security

@@ -1,0 +1,437 @@
+// P-256 key generation and X.509 issuance for development PKIs (`pki init`) and tests,
+// with the extensions each CertificateProfile promises.
+#include "security/pki.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace caselink::security {
+namespace {
+
+constexpr int kSerialBits = 128;
+constexpr char kP256Name[] = "P-256";
+
+struct BioDeleter {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+struct EvpPkeyDeleter {
+  void operator()(EVP_PKEY* pkey) const { EVP_PKEY_free(pkey); }
+};
+struct X509Deleter {
+  void operator()(X509* x509) const { X509_free(x509); }
+};
+struct X509NameDeleter {
+  void operator()(X509_NAME* name) const { X509_NAME_free(name); }
+};
+struct X509ExtensionDeleter {
+  void operator()(X509_EXTENSION* ext) const { X509_EXTENSION_free(ext); }
+};
+struct BignumDeleter {
+  void operator()(BIGNUM* bn) const { BN_free(bn); }
+};
+struct GeneralNamesDeleter {
+  void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
+};
+struct GeneralNameDeleter {
+  void operator()(GENERAL_NAME* name) const { GENERAL_NAME_free(name); }
+};
+struct Asn1StringDeleter {
+  void operator()(ASN1_STRING* s) const { ASN1_STRING_free(s); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using X509NamePtr = std::unique_ptr<X509_NAME, X509NameDeleter>;
+using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, X509ExtensionDeleter>;
+using BignumPtr = std::unique_ptr<BIGNUM, BignumDeleter>;
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter>;
+using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, GeneralNameDeleter>;
+using Asn1StringPtr = std::unique_ptr<ASN1_STRING, Asn1StringDeleter>;
+
+// Drains the thread's OpenSSL error queue so a stale error never leaks into a
+// later, unrelated message.
+std::string OpenSslErrors() {
+  std::string out;
+  while (unsigned long err = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(err, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "no OpenSSL error reported" : out;
+}
+
+// Encrypted keys would otherwise make OpenSSL prompt on the controlling terminal.
+int RefusePassphrase(char*, int, int, void*) { return -1; }
+
+// BIO_new_mem_buf refuses a null pointer, which a default string_view has.
+BioPtr ReadOnlyBio(absl::string_view text) {
+  static constexpr char kEmpty[] = "";
+  return BioPtr(BIO_new_mem_buf(text.empty() ? kEmpty : text.data(), static_cast<int>(text.size())));
+}
+
+// Copies a memory BIO's contents; the BIO keeps (and frees) its own buffer.
+std::string BioContents(BIO* bio) {
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio, &data);
+  if (size <= 0 || data == nullptr) return "";
+  return std::string(data, static_cast<size_t>(size));
+}
+
+bool IsP256(EVP_PKEY* pkey) {
+  if (!EVP_PKEY_is_a(pkey, "EC")) return false;
+  char group[80] = {0};
+  size_t group_len = 0;
+  if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), &group_len) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  int nid = OBJ_sn2nid(group);
+  if (nid == NID_undef) nid = EC_curve_nist2nid(group);
+  return nid == NID_X9_62_prime256v1;
+}
+
+absl::StatusOr<X509Ptr> ParseCertificate(absl::string_view pem) {
+  BioPtr bio = ReadOnlyBio(pem);
+  if (bio == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
+  }
+  X509Ptr x509(PEM_read_bio_X509(bio.get(), nullptr, RefusePassphrase, nullptr));
+  if (x509 == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("issuer certificate is not a PEM certificate: ", OpenSslErrors()));
+  }
+  return x509;
+}
+
+absl::StatusOr<EvpPkeyPtr> ParseIssuerKey(absl::string_view pem) {
+  BioPtr bio = ReadOnlyBio(pem);
+  if (bio == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
+  }
+  EvpPkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, RefusePassphrase, nullptr));
+  if (pkey == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "issuer private key is not an unencrypted PKCS#8 or SEC1 PEM key: ", OpenSslErrors()));
+  }
+  if (!IsP256(pkey.get())) {
+    return absl::InvalidArgumentError("issuer private key must be EC P-256 (certificates are signed with "
+                                      "ECDSA-SHA256)");
+  }
+  return pkey;
+}
+
+absl::StatusOr<EvpPkeyPtr> ParseSubjectKey(absl::string_view pem) {
+  BioPtr bio = ReadOnlyBio(pem);
+  if (bio == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
+  }
+  EvpPkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, RefusePassphrase, nullptr));
+  if (pkey == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request public key is not a SubjectPublicKeyInfo PEM (\"BEGIN PUBLIC KEY\"): ", OpenSslErrors()));
+  }
+  return pkey;
+}
+
+absl::Status ValidateRequest(const CertificateRequest& request) {
+  if (request.common_name.empty()) {
+    return absl::InvalidArgumentError("certificate request has an empty common_name");
+  }
+  if (request.not_before == absl::InfinitePast() || request.not_before == absl::InfiniteFuture() ||
+      request.not_after == absl::InfinitePast() || request.not_after == absl::InfiniteFuture()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate request for '", request.common_name,
+                     "' needs finite not_before/not_after"));
+  }
+  if (request.not_before >= request.not_after) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "certificate request for '", request.common_name, "' has not_before ",
+        absl::FormatTime(request.not_before), " at or after not_after ",
+        absl::FormatTime(request.not_after)));
+  }
+  if (request.profile == CertificateProfile::kTlsServer && request.dns_names.empty() &&
+      request.ip_addresses.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS server certificate '", request.common_name,
+        "' needs at least one DNS name or IP address; clients match subjectAltName, not the common name"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetRandomSerial(X509* x509) {
+  BignumPtr serial(BN_new());
+  if (serial == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIGNUM: ", OpenSslErrors()));
+  }
+  // A zero serial is invalid per RFC 5280; the chance is 2^-128 but the check is free.
+  do {
+    if (BN_rand(serial.get(), kSerialBits, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1) {
+      return absl::InternalError(absl::StrCat("cannot draw a random serial number: ", OpenSslErrors()));
+    }
+  } while (BN_is_zero(serial.get()));
+  if (BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(x509)) == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot set the serial number: ", OpenSslErrors()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<X509NamePtr> BuildSubject(const CertificateRequest& request) {
+  X509NamePtr name(X509_NAME_new());
+  if (name == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a name: ", OpenSslErrors()));
+  }
+  if (!request.organization.empty() &&
+      X509_NAME_add_entry_by_NID(name.get(), NID_organizationName, MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(request.organization.data()),
+                                 static_cast<int>(request.organization.size()), -1, 0) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("organization '", request.organization,
+                                                   "' cannot be encoded (at most 64 characters): ",
+                                                   OpenSslErrors()));
+  }
+  if (X509_NAME_add_entry_by_NID(name.get(), NID_commonName, MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(request.common_name.data()),
+                                 static_cast<int>(request.common_name.size()), -1, 0) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("common name '", request.common_name,
+                                                   "' cannot be encoded (at most 64 characters): ",
+                                                   OpenSslErrors()));
+  }
+  return name;
+}
+
+absl::Status SetValidity(X509* x509, const CertificateRequest& request) {
+  // ASN1_TIME_set picks UTCTime before 2050 and GeneralizedTime after, as RFC 5280 requires.
+  if (ASN1_TIME_set(X509_getm_notBefore(x509), absl::ToTimeT(request.not_before)) == nullptr ||
+      ASN1_TIME_set(X509_getm_notAfter(x509), absl::ToTimeT(request.not_after)) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("validity period of '", request.common_name,
+                                                   "' cannot be encoded: ", OpenSslErrors()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AddConfExtension(X509* x509, X509V3_CTX* ctx, int nid, const char* value) {
+  X509ExtensionPtr ext(X509V3_EXT_nconf_nid(nullptr, ctx, nid, value));
+  if (ext == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("cannot build extension ", OBJ_nid2sn(nid), "=", value, ": ", OpenSslErrors()));
+  }
+  if (X509_add_ext(x509, ext.get(), -1) != 1) {
+    return absl::InternalError(absl::StrCat("cannot add extension ", OBJ_nid2sn(nid), ": ", OpenSslErrors()));
+  }
+  return absl::OkStatus();
+}
+
+// dNSName is an IA5String; anything outside printable ASCII without spaces is
+// a typo that would yield a name no client can match.
+bool IsPlausibleDnsName(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (c <= ' ' || c > '~' || c == ',') return false;
+  }
+  return true;
+}
+
+// Built as GENERAL_NAMES rather than a config string so names containing commas
+// or colons cannot inject extra entries.
+absl::Status AddSubjectAltName(X509* x509, const CertificateRequest& request) {
+  GeneralNamesPtr names(GENERAL_NAMES_new());
+  if (names == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate names: ", OpenSslErrors()));
+  }
+  for (const std::string& dns : request.dns_names) {
+    if (!IsPlausibleDnsName(dns)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", dns, "' is not a valid DNS name for subjectAltName"));
+    }
+    Asn1StringPtr ia5(ASN1_IA5STRING_new());
+    GeneralNamePtr name(GENERAL_NAME_new());
+    if (ia5 == nullptr || name == nullptr ||
+        ASN1_STRING_set(ia5.get(), dns.data(), static_cast<int>(dns.size())) != 1) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot encode DNS name: ", OpenSslErrors()));
+    }
+    GENERAL_NAME_set0_value(name.get(), GEN_DNS, ia5.release());
+    if (sk_GENERAL_NAME_push(names.get(), name.get()) <= 0) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot add DNS name: ", OpenSslErrors()));
+    }
+    name.release();
+  }
+  for (const std::string& ip : request.ip_addresses) {
+    Asn1StringPtr octets(a2i_IPADDRESS(ip.c_str()));
+    if (octets == nullptr) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", ip, "' is not an IPv4 or IPv6 address for subjectAltName"));
+    }
+    GeneralNamePtr name(GENERAL_NAME_new());
+    if (name == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot encode IP address: ", OpenSslErrors()));
+    }
+    GENERAL_NAME_set0_value(name.get(), GEN_IPADD, octets.release());
+    if (sk_GENERAL_NAME_push(names.get(), name.get()) <= 0) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot add IP address: ", OpenSslErrors()));
+    }
+    name.release();
+  }
+  if (X509_add1_ext_i2d(x509, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) != 1) {
+    return absl::InternalError(absl::StrCat("cannot add subjectAltName: ", OpenSslErrors()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AddExtensions(X509* x509, X509* issuer, const CertificateRequest& request) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, x509, nullptr, nullptr, 0);
+  X509V3_set_ctx_nodb(&ctx);
+
+  const char* basic_constraints = "critical,CA:FALSE";
+  const char* key_usage = "critical,digitalSignature";
+  const char* extended_key_usage = nullptr;
+  switch (request.profile) {
+    case CertificateProfile::kCa:
+      basic_constraints = "critical,CA:TRUE";
+      key_usage = "critical,keyCertSign,cRLSign";
+      break;
+    case CertificateProfile::kTlsServer:
+      extended_key_usage = "serverAuth";
+      break;
+    case CertificateProfile::kTlsClient:
+      extended_key_usage = "clientAuth";
+      break;
+    case CertificateProfile::kSigning:
+      key_usage = "critical,digitalSignature,nonRepudiation";
+      break;
+  }
+  if (absl::Status s = AddConfExtension(x509, &ctx, NID_basic_constraints, basic_constraints); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = AddConfExtension(x509, &ctx, NID_key_usage, key_usage); !s.ok()) return s;
+  if (extended_key_usage != nullptr) {
+    if (absl::Status s = AddConfExtension(x509, &ctx, NID_ext_key_usage, extended_key_usage); !s.ok()) {
+      return s;
+    }
+  }
+  // The subject key id must exist before the authority key id: for a self-signed
+  // certificate OpenSSL copies it from the certificate being built.
+  if (absl::Status s = AddConfExtension(x509, &ctx, NID_subject_key_identifier, "hash"); !s.ok()) return s;
+  if (absl::Status s = AddConfExtension(x509, &ctx, NID_authority_key_identifier, "keyid:always"); !s.ok()) {
+    return s;
+  }
+  if (!request.dns_names.empty() || !request.ip_addresses.empty()) {
+    if (absl::Status s = AddSubjectAltName(x509, request); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ToPem(X509* x509) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_X509(bio.get(), x509) != 1) {
+    return absl::InternalError(absl::StrCat("cannot PEM-encode the certificate: ", OpenSslErrors()));
+  }
+  return BioContents(bio.get());
+}
+
+}  // namespace
+
+absl::StatusOr<KeyPair> GenerateEcP256KeyPair() {
+  EvpPkeyPtr pkey(EVP_EC_gen(kP256Name));
+  if (pkey == nullptr) {
+    return absl::InternalError(absl::StrCat("P-256 key generation failed: ", OpenSslErrors()));
+  }
+  // Secure-heap BIO: the buffer holding the private key is wiped when freed.
+  BioPtr private_bio(BIO_new(BIO_s_secmem()));
+  if (private_bio == nullptr ||
+      PEM_write_bio_PrivateKey(private_bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return absl::InternalError(absl::StrCat("cannot PEM-encode the private key: ", OpenSslErrors()));
+  }
+  BioPtr public_bio(BIO_new(BIO_s_mem()));
+  if (public_bio == nullptr || PEM_write_bio_PUBKEY(public_bio.get(), pkey.get()) != 1) {
+    return absl::InternalError(absl::StrCat("cannot PEM-encode the public key: ", OpenSslErrors()));
+  }
+  KeyPair pair;
+  pair.public_key_pem = BioContents(public_bio.get());
+  pair.private_key_pem = BioContents(private_bio.get());
+  if (pair.private_key_pem.empty() || pair.public_key_pem.empty()) {
+    OPENSSL_cleanse(pair.private_key_pem.data(), pair.private_key_pem.size());
+    return absl::InternalError("PEM encoding of the generated key pair produced no output");
+  }
+  return pair;
+}
+
+absl::StatusOr<std::string> IssueCertificate(const CertificateRequest& request,
+                                             const std::string& issuer_certificate_pem,
+                                             const std::string& issuer_private_key_pem) {
+  if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
+  absl::StatusOr<EvpPkeyPtr> subject_key = ParseSubjectKey(request.public_key_pem);
+  if (!subject_key.ok()) return subject_key.status();
+  absl::StatusOr<EvpPkeyPtr> issuer_key = ParseIssuerKey(issuer_private_key_pem);
+  if (!issuer_key.ok()) return issuer_key.status();
+
+  const bool self_signed = issuer_certificate_pem.empty();
+  X509Ptr issuer_cert;
+  if (self_signed) {
+    if (EVP_PKEY_eq(subject_key->get(), issuer_key->get()) != 1) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "self-signed certificate '", request.common_name,
+          "': request.public_key_pem does not match the issuer private key"));
+    }
+  } else {
+    absl::StatusOr<X509Ptr> parsed = ParseCertificate(issuer_certificate_pem);
+    if (!parsed.ok()) return parsed.status();
+    issuer_cert = *std::move(parsed);
+    if (X509_check_private_key(issuer_cert.get(), issuer_key->get()) != 1) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(
+          "issuer private key does not match the issuer certificate's public key");
+    }
+    if (X509_check_ca(issuer_cert.get()) == 0) {
+      return absl::InvalidArgumentError(
+          "issuer certificate is not a CA (basicConstraints CA:TRUE missing); issue it with the kCa profile");
+    }
+  }
+
+  X509Ptr x509(X509_new());
+  if (x509 == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate X509: ", OpenSslErrors()));
+  }
+  if (X509_set_version(x509.get(), X509_VERSION_3) != 1) {
+    return absl::InternalError(absl::StrCat("cannot set certificate version: ", OpenSslErrors()));
+  }
+  if (absl::Status s = SetRandomSerial(x509.get()); !s.ok()) return s;
+  absl::StatusOr<X509NamePtr> subject = BuildSubject(request);
+  if (!subject.ok()) return subject.status();
+  X509_NAME* issuer_name = self_signed ? subject->get() : X509_get_subject_name(issuer_cert.get());
+  if (X509_set_subject_name(x509.get(), subject->get()) != 1 ||
+      X509_set_issuer_name(x509.get(), issuer_name) != 1) {
+    return absl::InternalError(absl::StrCat("cannot set certificate names: ", OpenSslErrors()));
+  }
+  if (absl::Status s = SetValidity(x509.get(), request); !s.ok()) return s;
+  if (X509_set_pubkey(x509.get(), subject_key->get()) != 1) {
+    return absl::InternalError(absl::StrCat("cannot set the certificate public key: ", OpenSslErrors()));
+  }
+  X509* extension_issuer = self_signed ? x509.get() : issuer_cert.get();
+  if (absl::Status s = AddExtensions(x509.get(), extension_issuer, request); !s.ok()) return s;
+  if (X509_sign(x509.get(), issuer_key->get(), EVP_sha256()) <= 0) {
+    return absl::InternalError(
+        absl::StrCat("signing certificate '", request.common_name, "' failed: ", OpenSslErrors()));
+  }
+  return ToPem(x509.get());
+}
+
+}  // namespace caselink::security

@@ -1,0 +1,206 @@
+// Agency client: used by caselinkctl, the demo and the end-to-end tests, so
+// all three exercise the same signing and transport code.
+#include "tools/client/agency_client.h"
+
+#include <fstream>
+#include <random>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "security/digest.h"
+#include "security/ecdsa_p256.h"
+
+namespace caselink {
+namespace {
+
+constexpr size_t kUploadChunkBytes = 256 * 1024;
+
+absl::StatusOr<std::string> Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::chrono::system_clock::time_point Deadline(absl::Duration d) {
+  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
+}
+
+}  // namespace
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+absl::StatusOr<AgencyIdentity> LoadAgencyIdentity(const std::string& pki_dir, const std::string& agency_id) {
+  AgencyIdentity id;
+  id.agency_id = agency_id;
+  const std::string base = absl::StrCat(pki_dir, "/agencies/", agency_id, "/");
+  for (auto [path, out] : {std::pair{pki_dir + "/ca/ca.crt", &id.ca_pem}, std::pair{base + "tls.crt", &id.tls_cert_pem},
+                           std::pair{base + "tls.key", &id.tls_key_pem}, std::pair{base + "signing.key", &id.signing_key_pem},
+                           std::pair{base + "key_id", &id.signing_key_id}}) {
+    auto text = Slurp(path);
+    if (!text.ok()) return absl::NotFoundError(absl::StrCat("agency '", agency_id, "': ", text.status().message()));
+    *out = std::move(*text);
+  }
+  while (!id.signing_key_id.empty() && isspace(static_cast<unsigned char>(id.signing_key_id.back()))) id.signing_key_id.pop_back();
+  return id;
+}
+
+std::string NewEnvelopeId() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  return absl::StrFormat("%016x%016x", rng(), rng());
+}
+
+absl::StatusOr<std::unique_ptr<AgencyClient>> AgencyClient::Create(const AgencyIdentity& identity, const std::string& target,
+                                                                   const std::string& tls_server_name) {
+  std::unique_ptr<AgencyClient> c(new AgencyClient());
+  c->identity_ = identity;
+  auto signer = security::EcdsaP256Signer::Create(identity.signing_key_pem, identity.signing_key_id);
+  if (!signer.ok()) return signer.status();
+  c->signer_ = std::move(*signer);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = identity.ca_pem;
+  ssl.pem_cert_chain = identity.tls_cert_pem;
+  ssl.pem_private_key = identity.tls_key_pem;
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride(tls_server_name);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  c->channel_ = grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
+  c->cases_ = v1::CaseService::NewStub(c->channel_);
+  c->deliveries_ = v1::DeliveryService::NewStub(c->channel_);
+  c->documents_ = v1::DocumentService::NewStub(c->channel_);
+  return c;
+}
+
+absl::StatusOr<v1::SignedEnvelope> AgencyClient::Sign(v1::Envelope envelope) const {
+  if (envelope.envelope_id().empty()) envelope.set_envelope_id(NewEnvelopeId());
+  if (envelope.sender_agency().empty()) envelope.set_sender_agency(identity_.agency_id);
+  if (!envelope.has_created_at()) {
+    *envelope.mutable_created_at() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+  }
+  v1::SignedEnvelope signed_envelope;
+  if (!envelope.SerializeToString(signed_envelope.mutable_envelope())) return absl::InternalError("envelope does not serialize");
+  auto sig = signer_->Sign(signed_envelope.envelope());
+  if (!sig.ok()) return sig.status();
+  signed_envelope.mutable_signature()->set_algorithm(v1::ECDSA_P256_SHA256);
+  signed_envelope.mutable_signature()->set_key_id(signer_->key_id());
+  signed_envelope.mutable_signature()->set_value(*sig);
+  return signed_envelope;
+}
+
+absl::StatusOr<v1::SubmitResponse> AgencyClient::Submit(v1::Envelope envelope, absl::Duration timeout) {
+  auto signed_envelope = Sign(std::move(envelope));
+  if (!signed_envelope.ok()) return signed_envelope.status();
+  return SubmitSigned(*signed_envelope, timeout);
+}
+
+absl::StatusOr<v1::SubmitResponse> AgencyClient::SubmitSigned(const v1::SignedEnvelope& envelope, absl::Duration timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(timeout));
+  v1::SubmitRequest req;
+  *req.mutable_envelope() = envelope;
+  v1::SubmitResponse resp;
+  auto st = cases_->Submit(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  return resp;
+}
+
+absl::StatusOr<v1::DocumentRef> AgencyClient::UploadBytes(const std::string& bytes, v1::DocumentType type,
+                                                          const std::string& title, const std::string& media_type) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Minutes(10)));
+  v1::UploadResponse resp;
+  auto writer = documents_->Upload(&ctx, &resp);
+  v1::UploadRequest header;
+  header.mutable_header()->set_media_type(media_type);
+  header.mutable_header()->set_size_bytes(bytes.size());
+  header.mutable_header()->set_digest_algorithm(v1::SHA256);
+  bool ok = writer->Write(header);
+  for (size_t off = 0; ok && off < bytes.size(); off += kUploadChunkBytes) {
+    v1::UploadRequest chunk;
+    chunk.set_chunk(bytes.substr(off, kUploadChunkBytes));
+    ok = writer->Write(chunk);
+  }
+  writer->WritesDone();
+  auto st = writer->Finish();
+  if (!st.ok()) return FromGrpcStatus(st);
+  if (resp.digest().value() != security::Sha256(bytes)) {
+    return absl::DataLossError("the gateway's digest of the upload differs from the local one");
+  }
+  v1::DocumentRef ref;
+  ref.set_type(type);
+  ref.set_title(title);
+  ref.set_media_type(media_type);
+  ref.set_size_bytes(resp.size_bytes());
+  *ref.mutable_digest() = resp.digest();
+  return ref;
+}
+
+absl::StatusOr<v1::DocumentRef> AgencyClient::UploadFile(const std::string& path, v1::DocumentType type,
+                                                         const std::string& title, const std::string& media_type) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Hours(1)));
+  v1::UploadResponse resp;
+  auto writer = documents_->Upload(&ctx, &resp);
+  v1::UploadRequest header;
+  header.mutable_header()->set_media_type(media_type);
+  header.mutable_header()->set_size_bytes(size);
+  header.mutable_header()->set_digest_algorithm(v1::SHA256);
+  bool ok = writer->Write(header);
+  security::Sha256Hasher hasher;
+  std::string buf(kUploadChunkBytes, '\0');
+  while (ok && in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = static_cast<size_t>(in.gcount());
+    if (n == 0) break;
+    v1::UploadRequest chunk;
+    chunk.set_chunk(buf.substr(0, n));
+    hasher.Update(chunk.chunk());
+    ok = writer->Write(chunk);
+  }
+  writer->WritesDone();
+  auto st = writer->Finish();
+  if (!st.ok()) return FromGrpcStatus(st);
+  if (resp.digest().value() != hasher.Finish()) {
+    return absl::DataLossError("the gateway's digest of the upload differs from the local one");
+  }
+  v1::DocumentRef ref;
+  ref.set_type(type);
+  ref.set_title(title);
+  ref.set_media_type(media_type);
+  ref.set_size_bytes(resp.size_bytes());
+  *ref.mutable_digest() = resp.digest();
+  return ref;
+}
+
+absl::StatusOr<v1::GetCaseResponse> AgencyClient::GetCase(const std::string& case_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(30)));
+  v1::GetCaseRequest req;
+  req.set_case_id(case_id);
+  v1::GetCaseResponse resp;
+  auto st = cases_->GetCase(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  return resp;
+}
+
+absl::StatusOr<uint64_t> AgencyClient::Acknowledge(uint64_t through_sequence) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(absl::Seconds(30)));
+  v1::AcknowledgeRequest req;
+  req.set_through_sequence(through_sequence);
+  v1::AcknowledgeResponse resp;
+  auto st = deliveries_->Acknowledge(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  return resp.acknowledged_through();
+}
+
+}  // namespace caselink

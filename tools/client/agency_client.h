@@ -1,0 +1,69 @@
+// What an agency system needs to talk to CaseLink: an mTLS channel with its
+// certificate, envelope signing with its key, and typed calls.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "caselink/v1/services.grpc.pb.h"
+#include "security/signature.h"
+
+namespace caselink {
+
+struct AgencyIdentity {
+  std::string agency_id;
+  std::string ca_pem;           // trust anchor for the gateway's TLS certificate
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  std::string signing_key_pem;
+  std::string signing_key_id;
+};
+
+// Reads <pki_dir>/ca/ca.crt and <pki_dir>/agencies/<agency>/{tls.crt,tls.key,signing.key,key_id}.
+absl::StatusOr<AgencyIdentity> LoadAgencyIdentity(const std::string& pki_dir, const std::string& agency_id);
+
+// A random envelope id (128 bits, hex).
+std::string NewEnvelopeId();
+
+class AgencyClient {
+ public:
+  // `target` is host:port; the TLS name checked is "localhost" unless `tls_server_name` says otherwise.
+  static absl::StatusOr<std::unique_ptr<AgencyClient>> Create(const AgencyIdentity& identity, const std::string& target,
+                                                              const std::string& tls_server_name = "localhost");
+
+  const std::string& agency_id() const { return identity_.agency_id; }
+
+  // Fills sender, id (if empty) and created_at (if unset), serializes and signs.
+  absl::StatusOr<v1::SignedEnvelope> Sign(v1::Envelope envelope) const;
+  // Signs and submits.
+  absl::StatusOr<v1::SubmitResponse> Submit(v1::Envelope envelope, absl::Duration timeout = absl::Seconds(30));
+  absl::StatusOr<v1::SubmitResponse> SubmitSigned(const v1::SignedEnvelope& envelope, absl::Duration timeout = absl::Seconds(30));
+  // Streams a file to the gateway; returns a DocumentRef ready for an envelope.
+  absl::StatusOr<v1::DocumentRef> UploadFile(const std::string& path, v1::DocumentType type, const std::string& title,
+                                             const std::string& media_type);
+  absl::StatusOr<v1::DocumentRef> UploadBytes(const std::string& bytes, v1::DocumentType type, const std::string& title,
+                                              const std::string& media_type);
+  absl::StatusOr<v1::GetCaseResponse> GetCase(const std::string& case_id);
+  absl::StatusOr<uint64_t> Acknowledge(uint64_t through_sequence);
+
+  v1::CaseService::Stub& cases() { return *cases_; }
+  v1::DeliveryService::Stub& deliveries() { return *deliveries_; }
+  v1::DocumentService::Stub& documents() { return *documents_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+
+ private:
+  AgencyClient() = default;
+  AgencyIdentity identity_;
+  std::unique_ptr<security::Signer> signer_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::CaseService::Stub> cases_;
+  std::unique_ptr<v1::DeliveryService::Stub> deliveries_;
+  std::unique_ptr<v1::DocumentService::Stub> documents_;
+};
+
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace caselink
