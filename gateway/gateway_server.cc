@@ -23,6 +23,7 @@ class GatewayServerImpl final : public GatewayServer {
   ~GatewayServerImpl() override { Shutdown(absl::Seconds(1)); }
 
   int port() const override { return port_; }
+  Store& store() override { return *store_; }
 
   void Shutdown(absl::Duration grace) override {
     if (stopped_ || server_ == nullptr) {

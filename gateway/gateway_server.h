@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "adapters/clock/clock.h"
+#include "adapters/store/store.h"
 #include "caselink/v1/config.pb.h"
 
 namespace caselink {
@@ -23,6 +24,9 @@ class GatewayServer {
   // Stops accepting calls, lets calls in flight finish (up to `grace`), drains
   // queued commits and closes the store.
   virtual void Shutdown(absl::Duration grace = absl::Seconds(5)) = 0;
+  // The gateway's store, for embedding applications and tests that inspect
+  // the audit log; reads only.
+  virtual Store& store() = 0;
 };
 
 }  // namespace caselink

@@ -12,12 +12,14 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: caselink-gateway --config FILE [--ready-file FILE]\n"
+    "usage: caselink-gateway --config FILE [--listen HOST:PORT] [--data-dir DIR] [--ready-file FILE]\n"
     "\n"
     "Serves the CaseLink gRPC API (mTLS) described by FILE (YAML or JSON, schema\n"
     "caselink.v1.GatewayConfig). Stops gracefully on SIGINT or SIGTERM.\n"
     "\n"
     "  --config FILE      gateway configuration\n"
+    "  --listen HOST:PORT override listen_address (port 0 picks a free port)\n"
+    "  --data-dir DIR     override data_dir\n"
     "  --ready-file FILE  write the bound port to FILE once serving (for scripts and tests)\n";
 
 // One JSON object per line, so logs can be shipped and queried as they are.
@@ -38,7 +40,7 @@ void Log(const std::string& level, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path, ready_file;
+  std::string config_path, ready_file, listen, data_dir;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -46,6 +48,10 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--config" && i + 1 < argc) {
       config_path = argv[++i];
+    } else if (arg == "--listen" && i + 1 < argc) {
+      listen = argv[++i];
+    } else if (arg == "--data-dir" && i + 1 < argc) {
+      data_dir = argv[++i];
     } else if (arg == "--ready-file" && i + 1 < argc) {
       ready_file = argv[++i];
     } else {
@@ -69,6 +75,8 @@ int main(int argc, char** argv) {
     Log("error", std::string(config.status().message()));
     return 1;
   }
+  if (!listen.empty()) config->set_listen_address(listen);
+  if (!data_dir.empty()) config->set_data_dir(data_dir);
   auto server = caselink::GatewayServer::Start(*config);
   if (!server.ok()) {
     Log("error", absl::StrCat("gateway did not start: ", server.status().ToString()));

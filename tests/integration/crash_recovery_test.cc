@@ -1,0 +1,104 @@
+// Crash safety of the real gateway process: what it acknowledged survives a
+// kill -9 and is still delivered after restart.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_gateway.h"
+#include "tools/devpki/dev_pki.h"
+
+namespace caselink {
+namespace {
+
+class GatewayProcess {
+ public:
+  GatewayProcess(const std::string& config, const std::string& ready_file) : ready_file_(ready_file) {
+    std::filesystem::remove(ready_file_);
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl(CASELINK_GATEWAY_BINARY, CASELINK_GATEWAY_BINARY, "--config", config.c_str(), "--ready-file", ready_file.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~GatewayProcess() { Kill(); }
+
+  // Waits for the ready file (an external process: polling is the only way to know).
+  int WaitForPort() {
+    for (int i = 0; i < 300; ++i) {
+      std::ifstream in(ready_file_);
+      int port = 0;
+      if (in >> port && port > 0) return port;
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
+  }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  std::string ready_file_;
+  pid_t pid_ = -1;
+};
+
+TEST(CrashRecoveryTest, TransferAcknowledgedJustBeforeKill9IsDeliveredAfterRestart) {
+  const std::string dir = testing::MakeTempDir();
+  DevPkiOptions options;
+  options.dir = dir + "/pki";
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir + "/data";
+  ASSERT_TRUE(InitDevPki(options).ok());
+  const std::string config = options.dir + "/gateway.yaml";
+  auto connect = [&](const std::string& agency, int port) {
+    auto identity = LoadAgencyIdentity(options.dir, agency);
+    EXPECT_TRUE(identity.ok());
+    return std::move(*AgencyClient::Create(*identity, "127.0.0.1:" + std::to_string(port)));
+  };
+
+  std::vector<std::string> acknowledged;
+  for (int round = 0; round < 3; ++round) {
+    GatewayProcess gateway(config, dir + "/ready");
+    const int port = gateway.WaitForPort();
+    ASSERT_GT(port, 0) << "gateway did not start";
+    auto epb = connect("510100.epb", port);
+    for (int i = 0; i < 5; ++i) {
+      const std::string case_id = "K-" + std::to_string(round) + "-" + std::to_string(i);
+      auto resp = epb->Submit(testing::TransferEnvelope(case_id));
+      ASSERT_TRUE(resp.ok()) << resp.status();
+      acknowledged.push_back(case_id);
+    }
+    // The last acknowledgement has just arrived: kill without any chance to flush.
+    gateway.Kill();
+  }
+
+  GatewayProcess gateway(config, dir + "/ready");
+  const int port = gateway.WaitForPort();
+  ASSERT_GT(port, 0);
+  auto psb = connect("510100.psb", port);
+  auto deliveries = testing::ReadDeliveries(*psb, acknowledged.size(), absl::Seconds(20));
+  ASSERT_EQ(deliveries.size(), acknowledged.size());
+  for (size_t i = 0; i < acknowledged.size(); ++i) {
+    EXPECT_EQ(deliveries[i].case_id(), acknowledged[i]) << "deliveries keep commit order";
+  }
+  gateway.Kill();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace caselink

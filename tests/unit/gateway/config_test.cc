@@ -1,0 +1,82 @@
+// Configuration loading: YAML and JSON both map onto the proto schema, and
+// mistakes are reported with the field that is wrong.
+#include "gateway/config.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_gateway.h"
+
+namespace caselink {
+namespace {
+
+std::string Write(const std::string& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+constexpr char kValid[] = R"(
+listen_address: "127.0.0.1:7443"
+data_dir: data
+registry_file: registry.yaml
+tls:
+  server_certificate_file: gateway/tls.crt
+  server_private_key_file: gateway/tls.key
+  client_ca_file: ca/ca.crt
+gateway_signing_key:
+  key_id: "gateway/signing-1"
+  private_key_file: gateway/signing.key
+)";
+
+TEST(ConfigTest, YamlResolvesPathsAndFillsDefaults) {
+  const std::string dir = testing::MakeTempDir();
+  auto config = LoadGatewayConfig(Write(dir, "gateway.yaml", kValid));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->data_dir(), dir + "/data");
+  EXPECT_EQ(config->tls().client_ca_file(), dir + "/ca/ca.crt");
+  EXPECT_EQ(config->envelope_time_window_seconds(), 300u);
+  EXPECT_EQ(config->max_envelope_bytes(), 1u << 20);
+  EXPECT_EQ(config->profile(), v1::INTL);
+  EXPECT_EQ(config->store().synchronous(), "full");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigTest, JsonIsAcceptedToo) {
+  v1::GatewayConfig config;
+  ASSERT_TRUE(ParseYamlOrJson(R"({"listen_address": "0.0.0.0:1", "envelope_time_window_seconds": 60})", config).ok());
+  EXPECT_EQ(config.listen_address(), "0.0.0.0:1");
+  EXPECT_EQ(config.envelope_time_window_seconds(), 60u);
+}
+
+TEST(ConfigTest, UnknownFieldIsNamed) {
+  v1::GatewayConfig config;
+  auto st = ParseYamlOrJson("listen_adress: x\n", config);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("listen_adress"), std::string::npos) << st;
+}
+
+TEST(ConfigTest, MissingRequiredFieldIsNamed) {
+  const std::string dir = testing::MakeTempDir();
+  auto config = LoadGatewayConfig(Write(dir, "gateway.yaml", "data_dir: d\n"));
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("'listen_address' is required"), std::string::npos) << config.status();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigTest, BadEnumValueIsRefused) {
+  v1::GatewayConfig config;
+  auto st = ParseYamlOrJson("profile: MARS\n", config);
+  EXPECT_FALSE(st.ok());
+}
+
+TEST(ConfigTest, QuotedNumbersStayStrings) {
+  v1::Agency agency;
+  ASSERT_TRUE(ParseYamlOrJson("id: \"510100.psb\"\nregion: \"010100\"\n", agency).ok());
+  EXPECT_EQ(agency.region(), "010100");
+}
+
+}  // namespace
+}  // namespace caselink

@@ -1,0 +1,980 @@
+// Tests of the SQLite store: the Store contract, group commit, durability of
+// done callbacks, and recovery after a clean stop and after SIGKILL.
+#include "adapters/store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <semaphore>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "adapters/store/store.h"
+#include "google/protobuf/util/message_differencer.h"
+
+namespace caselink {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+
+// A fresh directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "caselink-store-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      ADD_FAILURE() << "mkdtemp failed";
+    }
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+SqliteStoreOptions OptionsFor(const std::string& dir) {
+  SqliteStoreOptions options;
+  options.data_dir = dir;
+  return options;
+}
+
+std::unique_ptr<Store> OpenOrDie(const std::string& dir) {
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir));
+  if (!store.ok()) {
+    ADD_FAILURE() << "open " << dir << ": " << store.status();
+    return nullptr;
+  }
+  return *std::move(store);
+}
+
+v1::Case MakeCase(const std::string& id, v1::CaseState state, const std::string& originator,
+                  const std::string& addressee, std::vector<std::string> copied,
+                  const std::string& region, v1::Track track, int64_t updated_micros) {
+  v1::Case c;
+  c.set_case_id(id);
+  c.set_state(state);
+  c.set_originator(originator);
+  c.set_addressee(addressee);
+  for (const auto& agency : copied) c.add_copied(agency);
+  c.set_region(region);
+  c.set_track(track);
+  c.mutable_updated_at()->set_seconds(updated_micros / 1000000);
+  c.mutable_updated_at()->set_nanos(static_cast<int32_t>(updated_micros % 1000000) * 1000);
+  c.set_version(1);
+  return c;
+}
+
+v1::Case SimpleCase(const std::string& id) {
+  return MakeCase(id, v1::RECEIVED, "510100.epb", "510100.psb", {"510100.pro"}, "510100",
+                  v1::CRIMINAL, 1'700'000'000'000'000);
+}
+
+v1::Delivery MakeDelivery(const std::string& agency, const std::string& case_id) {
+  v1::Delivery d;
+  d.set_recipient_agency(agency);
+  d.set_case_id(case_id);
+  d.set_reason(v1::Delivery::ADDRESSEE);
+  d.set_action("transfer");
+  return d;
+}
+
+v1::AuditEntry MakeAuditEntry(uint64_t index) {
+  v1::AuditEntry e;
+  e.set_index(index);
+  e.set_record(absl::StrCat("record-", index));
+  e.set_entry_hash(std::string("\x00\xff", 2) + absl::StrCat("hash-", index));
+  return e;
+}
+
+std::vector<std::string> Ids(const std::vector<v1::Case>& cases) {
+  std::vector<std::string> ids;
+  for (const auto& c : cases) ids.push_back(c.case_id());
+  return ids;
+}
+
+// Counts done callbacks and lets the test wait for a number of them.
+class DoneCounter {
+ public:
+  Store::Done Callback(absl::Status* out) {
+    return [this, out](absl::Status status) {
+      std::lock_guard<std::mutex> lock(mu_);
+      *out = std::move(status);
+      ++count_;
+      cv_.notify_all();
+    };
+  }
+  void WaitFor(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return count_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
+// Queues a work that blocks the writer until Release(), and returns only once
+// the writer is inside it: works queued meanwhile all form the next group.
+class WriterGate {
+ public:
+  explicit WriterGate(Store& store) {
+    std::future<void> entered = entered_.get_future();
+    store.Write(
+        [this](StoreTransaction&) {
+          entered_.set_value();
+          release_.wait();
+          return absl::OkStatus();
+        },
+        [this](absl::Status status) {
+          std::lock_guard<std::mutex> lock(mu_);
+          status_ = status;
+          done_ = true;
+          cv_.notify_all();
+        });
+    entered.wait();
+  }
+  void Release() { release_.count_down(); }
+  absl::Status WaitDone() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+    return status_;
+  }
+
+ private:
+  std::promise<void> entered_;
+  std::latch release_{1};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  absl::Status status_;
+};
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = OpenOrDie(dir_.path());
+    ASSERT_NE(store_, nullptr);
+  }
+  void Reopen() {
+    store_.reset();
+    store_ = OpenOrDie(dir_.path());
+    ASSERT_NE(store_, nullptr);
+  }
+  absl::Status Put(const v1::Case& c) {
+    return store_->WriteAndWait([&](StoreTransaction& txn) { return txn.PutCase(c); });
+  }
+  std::vector<std::string> List(const CaseFilter& filter) {
+    absl::StatusOr<std::vector<v1::Case>> cases = store_->ListCases(filter);
+    EXPECT_TRUE(cases.ok()) << cases.status();
+    return cases.ok() ? Ids(*cases) : std::vector<std::string>{};
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, CaseRoundTrip) {
+  v1::Case c = SimpleCase("case-1");
+  c.set_case_name("river discharge");
+  auto* suspect = c.add_suspects();
+  suspect->set_kind(v1::Suspect::COMPANY);
+  suspect->set_name("Acme Chemicals");
+  auto* deadline = c.add_deadlines();
+  deadline->set_deadline_id("d1");
+  deadline->set_rule(v1::Deadline::NATURAL_DAYS);
+  ASSERT_TRUE(Put(c).ok());
+
+  absl::StatusOr<std::optional<v1::Case>> read = store_->ReadCase("case-1");
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_TRUE(read->has_value());
+  EXPECT_TRUE(MessageDifferencer::Equals(**read, c));
+
+  // The writer sees the case too, and a replacement overwrites it.
+  c.set_state(v1::FILED);
+  c.set_version(2);
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    absl::StatusOr<std::optional<v1::Case>> got = txn.GetCase("case-1");
+                    if (!got.ok()) return got.status();
+                    if (!got->has_value() || (*got)->version() != 1) {
+                      return absl::InternalError("writer did not see version 1");
+                    }
+                    return txn.PutCase(c);
+                  })
+                  .ok());
+  read = store_->ReadCase("case-1");
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->state(), v1::FILED);
+  EXPECT_EQ((*read)->version(), 2u);
+
+  absl::StatusOr<std::optional<v1::Case>> missing = store_->ReadCase("no-such-case");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+
+  EXPECT_EQ(Put(v1::Case()).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(StoreTest, TimelineInVersionOrder) {
+  for (uint64_t version : {3, 1, 2}) {
+    v1::TimelineEvent event;
+    event.set_case_id("case-1");
+    event.set_version(version);
+    event.set_action(absl::StrCat("action-", version));
+    ASSERT_TRUE(store_
+                    ->WriteAndWait([event](StoreTransaction& txn) {
+                      return txn.AppendTimelineEvent(event);
+                    })
+                    .ok());
+  }
+  v1::TimelineEvent other;
+  other.set_case_id("case-2");
+  other.set_version(1);
+  ASSERT_TRUE(
+      store_->WriteAndWait([&](StoreTransaction& txn) { return txn.AppendTimelineEvent(other); })
+          .ok());
+
+  absl::StatusOr<std::vector<v1::TimelineEvent>> timeline = store_->ReadTimeline("case-1");
+  ASSERT_TRUE(timeline.ok()) << timeline.status();
+  ASSERT_EQ(timeline->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*timeline)[i].version(), i + 1);
+    EXPECT_EQ((*timeline)[i].action(), absl::StrCat("action-", i + 1));
+  }
+
+  // A version cannot be written twice.
+  v1::TimelineEvent again;
+  again.set_case_id("case-1");
+  again.set_version(2);
+  EXPECT_EQ(
+      store_->WriteAndWait([&](StoreTransaction& txn) { return txn.AppendTimelineEvent(again); })
+          .code(),
+      absl::StatusCode::kAlreadyExists);
+
+  absl::StatusOr<std::vector<v1::TimelineEvent>> none = store_->ReadTimeline("case-9");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(StoreTest, CaseDocuments) {
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([](StoreTransaction& txn) -> absl::Status {
+                    if (absl::Status s = txn.AddCaseDocument("case-1", "abcd"); !s.ok()) return s;
+                    // Adding the same document again is harmless.
+                    return txn.AddCaseDocument("case-1", "abcd");
+                  })
+                  .ok());
+  EXPECT_EQ(store_->CaseHasDocument("case-1", "abcd").value_or(false), true);
+  EXPECT_EQ(store_->CaseHasDocument("case-1", "ffff").value_or(true), false);
+  EXPECT_EQ(store_->CaseHasDocument("case-2", "abcd").value_or(true), false);
+}
+
+TEST_F(StoreTest, EnvelopePutAndDuplicate) {
+  StoredEnvelope envelope;
+  envelope.envelope_id = "env-1";
+  envelope.envelope_digest = std::string("\x00\x01\x02\xff", 4);
+  envelope.sender_agency = "510100.epb";
+  envelope.case_id = "case-1";
+  envelope.signed_envelope = std::string("signed\0envelope", 15);
+  envelope.signed_receipt = "receipt";
+  ASSERT_TRUE(
+      store_->WriteAndWait([&](StoreTransaction& txn) { return txn.PutEnvelope(envelope); }).ok());
+
+  absl::StatusOr<std::optional<StoredEnvelope>> read = store_->ReadEnvelope("env-1");
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ((*read)->envelope_id, envelope.envelope_id);
+  EXPECT_EQ((*read)->envelope_digest, envelope.envelope_digest);
+  EXPECT_EQ((*read)->sender_agency, envelope.sender_agency);
+  EXPECT_EQ((*read)->case_id, envelope.case_id);
+  EXPECT_EQ((*read)->signed_envelope, envelope.signed_envelope);
+  EXPECT_EQ((*read)->signed_receipt, envelope.signed_receipt);
+
+  // The duplicate is refused, and the work's earlier write (a case) vanishes
+  // with it because the work returned the error.
+  StoredEnvelope duplicate = envelope;
+  duplicate.signed_receipt = "other receipt";
+  absl::Status status = store_->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+    if (absl::Status s = txn.PutCase(SimpleCase("case-dup")); !s.ok()) return s;
+    absl::StatusOr<std::optional<StoredEnvelope>> existing = txn.GetEnvelope("env-1");
+    if (!existing.ok() || !existing->has_value()) return absl::InternalError("not visible");
+    return txn.PutEnvelope(duplicate);
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kAlreadyExists) << status;
+  read = store_->ReadEnvelope("env-1");
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->signed_receipt, "receipt");
+  EXPECT_FALSE(store_->ReadCase("case-dup").value().has_value());
+
+  EXPECT_FALSE(store_->ReadEnvelope("env-2").value().has_value());
+}
+
+TEST_F(StoreTest, AuditAppendSequenceAndWrongIndex) {
+  absl::StatusOr<uint64_t> size = store_->ReadAuditSize();
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 0u);
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([](StoreTransaction& txn) -> absl::Status {
+                    absl::StatusOr<AuditHead> head = txn.GetAuditHead();
+                    if (!head.ok()) return head.status();
+                    if (head->size != 0 || !head->last_entry_hash.empty()) {
+                      return absl::InternalError("head of an empty log is not empty");
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+
+  for (uint64_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_
+                    ->WriteAndWait([i](StoreTransaction& txn) {
+                      return txn.AppendAuditEntry(MakeAuditEntry(i));
+                    })
+                    .ok());
+  }
+  AuditHead head;
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    absl::StatusOr<AuditHead> h = txn.GetAuditHead();
+                    if (!h.ok()) return h.status();
+                    head = *h;
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(head.size, 3u);
+  EXPECT_EQ(head.last_entry_hash, MakeAuditEntry(2).entry_hash());
+
+  for (uint64_t wrong : {5, 1, 0}) {
+    EXPECT_EQ(store_
+                  ->WriteAndWait([wrong](StoreTransaction& txn) {
+                    return txn.AppendAuditEntry(MakeAuditEntry(wrong));
+                  })
+                  .code(),
+              absl::StatusCode::kFailedPrecondition)
+        << wrong;
+  }
+  EXPECT_EQ(store_->ReadAuditSize().value_or(0), 3u);
+
+  absl::StatusOr<std::vector<v1::AuditEntry>> entries = store_->ReadAuditEntries(1, 10);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_TRUE(MessageDifferencer::Equals((*entries)[0], MakeAuditEntry(1)));
+  EXPECT_TRUE(MessageDifferencer::Equals((*entries)[1], MakeAuditEntry(2)));
+  EXPECT_EQ(store_->ReadAuditEntries(0, 1).value().size(), 1u);
+  EXPECT_TRUE(store_->ReadAuditEntries(3, 10).value().empty());
+}
+
+TEST_F(StoreTest, DeliveriesPendingAndAcknowledged) {
+  std::vector<uint64_t> seq_a;
+  uint64_t seq_b = 0;
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    for (int i = 0; i < 3; ++i) {
+                      v1::Delivery d = MakeDelivery("510100.psb", absl::StrCat("case-", i));
+                      d.set_sequence(999);  // ignored
+                      absl::StatusOr<uint64_t> seq = txn.AddDelivery(d);
+                      if (!seq.ok()) return seq.status();
+                      seq_a.push_back(*seq);
+                      if (i == 0) {
+                        absl::StatusOr<uint64_t> b = txn.AddDelivery(MakeDelivery("510100.pro", "x"));
+                        if (!b.ok()) return b.status();
+                        seq_b = *b;
+                      }
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_EQ(seq_a.size(), 3u);
+  EXPECT_LT(seq_a[0], seq_b);
+  EXPECT_LT(seq_b, seq_a[1]);
+  EXPECT_LT(seq_a[1], seq_a[2]);
+
+  absl::StatusOr<std::vector<v1::Delivery>> pending =
+      store_->ReadPendingDeliveries("510100.psb", 0, 100);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  ASSERT_EQ(pending->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*pending)[i].sequence(), seq_a[i]);
+    EXPECT_EQ((*pending)[i].case_id(), absl::StrCat("case-", i));
+    EXPECT_EQ((*pending)[i].recipient_agency(), "510100.psb");
+  }
+  EXPECT_EQ(store_->ReadPendingDeliveries("510100.psb", seq_a[0], 100).value().size(), 2u);
+  EXPECT_EQ(store_->ReadPendingDeliveries("510100.psb", 0, 1).value().size(), 1u);
+  EXPECT_EQ(store_->ReadAcknowledgedThrough("510100.psb").value_or(99), 0u);
+
+  auto ack = [&](const std::string& agency, uint64_t through) {
+    uint64_t acked = 0;
+    absl::Status status = store_->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+      absl::StatusOr<uint64_t> n = txn.AcknowledgeDeliveries(agency, through);
+      if (!n.ok()) return n.status();
+      acked = *n;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return acked;
+  };
+  EXPECT_EQ(ack("510100.psb", seq_a[1]), 2u);
+  EXPECT_EQ(ack("510100.psb", seq_a[1]), 0u);  // already acknowledged
+
+  pending = store_->ReadPendingDeliveries("510100.psb", 0, 100);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].sequence(), seq_a[2]);
+  EXPECT_EQ(store_->ReadAcknowledgedThrough("510100.psb").value_or(0), seq_a[1]);
+
+  // The other agency is untouched.
+  EXPECT_EQ(store_->ReadAcknowledgedThrough("510100.pro").value_or(99), 0u);
+  EXPECT_EQ(store_->ReadPendingDeliveries("510100.pro", 0, 100).value().size(), 1u);
+
+  // A huge bound acknowledges everything left.
+  EXPECT_EQ(ack("510100.psb", UINT64_MAX), 1u);
+  EXPECT_TRUE(store_->ReadPendingDeliveries("510100.psb", 0, 100).value().empty());
+  EXPECT_EQ(store_->ReadAcknowledgedThrough("510100.psb").value_or(0), seq_a[2]);
+}
+
+TEST_F(StoreTest, FailingWorkRollsBackOnlyItsOwnWrites) {
+  auto* sqlite = dynamic_cast<SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  const uint64_t commits_before = sqlite->CommitCount();
+
+  WriterGate gate(*store_);
+  DoneCounter counter;
+  absl::Status status_a, status_b, status_c;
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    store_->Write([](StoreTransaction& txn) { return txn.PutCase(SimpleCase("case-a")); },
+                  counter.Callback(&status_a));
+  });
+  threads.back().join();  // a, b, c queue in this order, each from its own thread
+  threads.emplace_back([&] {
+    store_->Write(
+        [](StoreTransaction& txn) -> absl::Status {
+          if (absl::Status s = txn.PutCase(SimpleCase("case-b")); !s.ok()) return s;
+          if (absl::Status s = txn.AppendAuditEntry(MakeAuditEntry(0)); !s.ok()) return s;
+          if (absl::StatusOr<uint64_t> seq = txn.AddDelivery(MakeDelivery("510100.psb", "case-b"));
+              !seq.ok()) {
+            return seq.status();
+          }
+          return absl::InvalidArgumentError("deliberate failure");
+        },
+        counter.Callback(&status_b));
+  });
+  threads.back().join();
+  threads.emplace_back([&] {
+    store_->Write(
+        [](StoreTransaction& txn) -> absl::Status {
+          if (absl::Status s = txn.PutCase(SimpleCase("case-c")); !s.ok()) return s;
+          // b's audit entry 0 was rolled back, so 0 is the next index again.
+          return txn.AppendAuditEntry(MakeAuditEntry(0));
+        },
+        counter.Callback(&status_c));
+  });
+  threads.back().join();
+  gate.Release();
+  ASSERT_TRUE(gate.WaitDone().ok());
+  counter.WaitFor(3);
+
+  EXPECT_TRUE(status_a.ok()) << status_a;
+  EXPECT_EQ(status_b.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status_b.message(), "deliberate failure");
+  EXPECT_TRUE(status_c.ok()) << status_c;
+  // The gate's group and one group for a, b and c.
+  EXPECT_EQ(sqlite->CommitCount(), commits_before + 2);
+
+  EXPECT_TRUE(store_->ReadCase("case-a").value().has_value());
+  EXPECT_FALSE(store_->ReadCase("case-b").value().has_value());
+  EXPECT_TRUE(store_->ReadCase("case-c").value().has_value());
+  EXPECT_EQ(store_->ReadAuditSize().value_or(0), 1u);
+  EXPECT_TRUE(store_->ReadPendingDeliveries("510100.psb", 0, 10).value().empty());
+  // Cases party lists of the failed work vanished as well.
+  CaseFilter filter;
+  filter.agency = "510100.psb";
+  EXPECT_EQ(List(filter), (std::vector<std::string>{"case-a", "case-c"}));
+}
+
+TEST_F(StoreTest, ConcurrentWritesShareCommits) {
+  auto* sqlite = dynamic_cast<SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  const uint64_t commits_before = sqlite->CommitCount();
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 125;
+  constexpr int kTotal = kThreads * kPerThread;
+
+  // Hold the writer so all 1000 writes are queued before any commits; the
+  // next groups are then exactly ceil(1000 / max_batch) = 4.
+  WriterGate gate(*store_);
+  DoneCounter counter;
+  std::vector<absl::Status> statuses(kTotal);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int n = t * kPerThread + i;
+        store_->Write(
+            [n](StoreTransaction& txn) {
+              return txn.AddDelivery(MakeDelivery("510100.psb", absl::StrCat("case-", n))).status();
+            },
+            counter.Callback(&statuses[n]));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  gate.Release();
+  ASSERT_TRUE(gate.WaitDone().ok());
+  counter.WaitFor(kTotal);
+
+  for (const auto& status : statuses) ASSERT_TRUE(status.ok()) << status;
+  const uint64_t commits = sqlite->CommitCount() - commits_before;
+  EXPECT_LT(commits, static_cast<uint64_t>(kTotal));
+  EXPECT_EQ(commits, 1u + 4u);
+
+  absl::StatusOr<std::vector<v1::Delivery>> pending =
+      store_->ReadPendingDeliveries("510100.psb", 0, 2 * kTotal);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), static_cast<size_t>(kTotal));
+  std::set<uint64_t> sequences;
+  for (const auto& d : *pending) sequences.insert(d.sequence());
+  EXPECT_EQ(sequences.size(), static_cast<size_t>(kTotal));
+}
+
+TEST_F(StoreTest, ConcurrentWaitersAllSucceed) {
+  // Many blocking writers at once: each gets its own status back, and fewer
+  // commits than writes are needed.
+  auto* sqlite = dynamic_cast<SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  const uint64_t commits_before = sqlite->CommitCount();
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 20;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = absl::StrCat("case-", t, "-", i);
+        absl::Status s =
+            store_->WriteAndWait([&](StoreTransaction& txn) { return txn.PutCase(SimpleCase(id)); });
+        // The write is visible to a reader as soon as WriteAndWait returns.
+        if (!s.ok() || !store_->ReadCase(id).value_or(std::nullopt).has_value()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_LE(sqlite->CommitCount() - commits_before, static_cast<uint64_t>(kThreads * kPerThread));
+}
+
+TEST_F(StoreTest, DoneOnlyAfterDurable) {
+  // Each done callback opens a second store on the same directory and must
+  // find the write there: done means committed, not merely queued.
+  constexpr int kWrites = 10;
+  DoneCounter counter;
+  std::vector<absl::Status> statuses(kWrites);
+  std::vector<int> seen(kWrites, 0);
+  for (int i = 0; i < kWrites; ++i) {
+    const std::string id = absl::StrCat("case-", i);
+    Store::Done record = counter.Callback(&statuses[i]);
+    store_->Write([id](StoreTransaction& txn) { return txn.PutCase(SimpleCase(id)); },
+                  [this, id, i, &seen, record](absl::Status status) {
+                    std::unique_ptr<Store> other = OpenOrDie(dir_.path());
+                    if (other != nullptr) {
+                      seen[i] = other->ReadCase(id).value_or(std::nullopt).has_value() ? 1 : 0;
+                    }
+                    record(status);
+                  });
+  }
+  counter.WaitFor(kWrites);
+  for (int i = 0; i < kWrites; ++i) {
+    EXPECT_TRUE(statuses[i].ok()) << statuses[i];
+    EXPECT_EQ(seen[i], 1) << "case-" << i << " not durable at done";
+  }
+}
+
+TEST_F(StoreTest, RecoveryAfterReopen) {
+  StoredEnvelope envelope;
+  envelope.envelope_id = "env-1";
+  envelope.envelope_digest = "digest";
+  envelope.sender_agency = "510100.epb";
+  envelope.case_id = "case-1";
+  envelope.signed_envelope = "se";
+  envelope.signed_receipt = "sr";
+  v1::TimelineEvent event;
+  event.set_case_id("case-1");
+  event.set_version(1);
+  uint64_t first_seq = 0;
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    if (auto s = txn.PutCase(SimpleCase("case-1")); !s.ok()) return s;
+                    if (auto s = txn.AppendTimelineEvent(event); !s.ok()) return s;
+                    if (auto s = txn.AddCaseDocument("case-1", "abcd"); !s.ok()) return s;
+                    if (auto s = txn.PutEnvelope(envelope); !s.ok()) return s;
+                    if (auto s = txn.AppendAuditEntry(MakeAuditEntry(0)); !s.ok()) return s;
+                    absl::StatusOr<uint64_t> seq = txn.AddDelivery(MakeDelivery("a", "case-1"));
+                    if (!seq.ok()) return seq.status();
+                    first_seq = *seq;
+                    if (auto s = txn.AddDelivery(MakeDelivery("a", "case-1")); !s.ok()) {
+                      return s.status();
+                    }
+                    return txn.AcknowledgeDeliveries("a", first_seq).status();
+                  })
+                  .ok());
+
+  Reopen();
+
+  EXPECT_TRUE(store_->ReadCase("case-1").value().has_value());
+  EXPECT_EQ(store_->ReadTimeline("case-1").value().size(), 1u);
+  EXPECT_TRUE(store_->CaseHasDocument("case-1", "abcd").value());
+  ASSERT_TRUE(store_->ReadEnvelope("env-1").value().has_value());
+  EXPECT_EQ(store_->ReadEnvelope("env-1").value()->signed_receipt, "sr");
+  EXPECT_EQ(store_->ReadAuditSize().value(), 1u);
+  EXPECT_EQ(store_->ReadAcknowledgedThrough("a").value(), first_seq);
+  EXPECT_EQ(store_->ReadPendingDeliveries("a", 0, 10).value().size(), 1u);
+  CaseFilter filter;
+  filter.agency = "510100.pro";
+  EXPECT_EQ(List(filter), std::vector<std::string>{"case-1"});
+
+  // Work continues where it stopped: the next audit index, a later sequence.
+  uint64_t next_seq = 0;
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    if (auto s = txn.AppendAuditEntry(MakeAuditEntry(1)); !s.ok()) return s;
+                    absl::StatusOr<uint64_t> seq = txn.AddDelivery(MakeDelivery("a", "case-1"));
+                    if (!seq.ok()) return seq.status();
+                    next_seq = *seq;
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_GT(next_seq, first_seq + 1);
+}
+
+TEST_F(StoreTest, ShutdownDrainsThenRefuses) {
+  DoneCounter counter;
+  constexpr int kWrites = 50;
+  std::vector<absl::Status> statuses(kWrites);
+  for (int i = 0; i < kWrites; ++i) {
+    store_->Write([i](StoreTransaction& txn) {
+                    return txn.PutCase(SimpleCase(absl::StrCat("case-", i)));
+                  },
+                  counter.Callback(&statuses[i]));
+  }
+  store_->Shutdown();
+  // Everything queued before Shutdown was committed before it returned.
+  for (const auto& status : statuses) EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(List(CaseFilter{}).size(), static_cast<size_t>(kWrites));
+
+  bool called = false;
+  absl::Status late;
+  store_->Write([](StoreTransaction&) { return absl::OkStatus(); },
+                [&](absl::Status status) {
+                  called = true;
+                  late = status;
+                });
+  EXPECT_TRUE(called);  // at once, on this thread
+  EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store_->WriteAndWait([](StoreTransaction&) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kUnavailable);
+  store_->Shutdown();  // idempotent
+}
+
+TEST_F(StoreTest, ListCasesFilters) {
+  const std::vector<v1::Case> cases = {
+      MakeCase("c01", v1::RECEIVED, "510100.epb", "510100.psb", {"510100.pro"}, "510100",
+               v1::CRIMINAL, 1000),
+      MakeCase("c02", v1::TRANSFERRED, "510100.epb", "510100.psb", {}, "510104", v1::CRIMINAL,
+               2000),
+      MakeCase("c03", v1::DETENTION_TRANSFERRED, "510700.epb", "510700.psb", {}, "510700",
+               v1::DETENTION, 3000),
+      MakeCase("c04", v1::RECEIVED, "440100.epb", "440100.psb", {"440100.pro"}, "440100",
+               v1::CRIMINAL, 4000),
+      MakeCase("c05", v1::RECEIVED, "510100.epb", "510100.epb", {}, "510100", v1::CRIMINAL,
+               5000),
+  };
+  // Inserted out of order: results are ordered by case id regardless.
+  for (int i : {3, 0, 4, 1, 2}) ASSERT_TRUE(Put(cases[i]).ok());
+
+  using IdList = std::vector<std::string>;
+  EXPECT_EQ(List(CaseFilter{}), (IdList{"c01", "c02", "c03", "c04", "c05"}));
+
+  CaseFilter f;
+  f.state = v1::RECEIVED;
+  EXPECT_EQ(List(f), (IdList{"c01", "c04", "c05"}));
+
+  f = {};
+  f.agency = "510100.pro";  // copied
+  EXPECT_EQ(List(f), (IdList{"c01"}));
+  f.agency = "510100.psb";  // addressee
+  EXPECT_EQ(List(f), (IdList{"c01", "c02"}));
+  f.agency = "510100.epb";  // originator (and, for c05, addressee too: listed once)
+  EXPECT_EQ(List(f), (IdList{"c01", "c02", "c05"}));
+  f.state = v1::RECEIVED;
+  EXPECT_EQ(List(f), (IdList{"c01", "c05"}));
+
+  f = {};
+  f.region_prefix = "5101";
+  EXPECT_EQ(List(f), (IdList{"c01", "c02", "c05"}));
+  f.region_prefix = "51";
+  EXPECT_EQ(List(f), (IdList{"c01", "c02", "c03", "c05"}));
+  f.region_prefix = "510100";
+  EXPECT_EQ(List(f), (IdList{"c01", "c05"}));
+  f.region_prefix = "52";
+  EXPECT_EQ(List(f), IdList{});
+
+  f = {};
+  f.track = v1::DETENTION;
+  EXPECT_EQ(List(f), (IdList{"c03"}));
+
+  f = {};
+  f.updated_from_micros = 2000;
+  f.updated_to_micros = 4000;  // half-open: [from, to)
+  EXPECT_EQ(List(f), (IdList{"c02", "c03"}));
+  f.updated_to_micros = 0;
+  EXPECT_EQ(List(f), (IdList{"c02", "c03", "c04", "c05"}));
+
+  // Paging.
+  f = {};
+  f.limit = 2;
+  EXPECT_EQ(List(f), (IdList{"c01", "c02"}));
+  f.after_case_id = "c02";
+  EXPECT_EQ(List(f), (IdList{"c03", "c04"}));
+  f.after_case_id = "c04";
+  EXPECT_EQ(List(f), (IdList{"c05"}));
+  f.after_case_id = "c05";
+  EXPECT_EQ(List(f), IdList{});
+  f = {};
+  f.agency = "510100.epb";
+  f.limit = 1;
+  f.after_case_id = "c01";
+  EXPECT_EQ(List(f), (IdList{"c02"}));
+
+  // Parties are refreshed when a case is replaced.
+  v1::Case moved = cases[0];
+  moved.clear_copied();
+  moved.add_copied("510000.pro");
+  ASSERT_TRUE(Put(moved).ok());
+  f = {};
+  f.agency = "510100.pro";
+  EXPECT_EQ(List(f), IdList{});
+  f.agency = "510000.pro";
+  EXPECT_EQ(List(f), (IdList{"c01"}));
+}
+
+TEST_F(StoreTest, ReadersRunConcurrentlyWithWriter) {
+  constexpr int kCases = 200;
+  std::atomic<bool> stop{false};
+  std::atomic<int> read_errors{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 6; ++t) {  // more readers than pooled connections
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        if (!store_->ListCases(CaseFilter{}).ok()) ++read_errors;
+      }
+    });
+  }
+  for (int i = 0; i < kCases; ++i) {
+    ASSERT_TRUE(Put(SimpleCase(absl::StrCat("case-", 1000 + i))).ok());
+  }
+  stop = true;
+  for (auto& reader : readers) reader.join();
+  EXPECT_EQ(read_errors.load(), 0);
+  CaseFilter all;
+  all.limit = 1000;
+  EXPECT_EQ(List(all).size(), static_cast<size_t>(kCases));
+}
+
+TEST(StoreOpenTest, RejectsEmptyDirAndCreatesMissingDir) {
+  EXPECT_EQ(OpenSqliteStore(SqliteStoreOptions{}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  TempDir dir;
+  const std::string nested = dir.path() + "/a/b";
+  std::unique_ptr<Store> store = OpenOrDie(nested);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(std::filesystem::exists(nested + "/caselink.db"));
+}
+
+// --- The file itself, inspected with SQLite directly. ---
+
+// Runs `sql` on the store's file and returns the first column of each row.
+std::vector<std::string> RawQuery(const std::string& dir, const char* sql) {
+  std::vector<std::string> out;
+  sqlite3* db = nullptr;
+  const std::string path = dir + "/caselink.db";
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << "open " << path << ": " << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return out;
+  }
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+  } else {
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      out.push_back(text != nullptr ? text : "");
+    }
+    if (rc != SQLITE_DONE) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(StoreSchemaTest, VersionedWalSchema) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
+            std::vector<std::string>{"1"});
+  EXPECT_EQ(RawQuery(dir.path(),
+                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                     "'sqlite_%' ORDER BY name"),
+            (std::vector<std::string>{"audit", "case_documents", "case_parties", "cases",
+                                      "deliveries", "envelopes", "schema_version", "timeline"}));
+  EXPECT_EQ(RawQuery(dir.path(),
+                     "SELECT name FROM sqlite_master WHERE type = 'index' AND name = "
+                     "'deliveries_by_agency'")
+                .size(),
+            1u);
+  store.reset();
+  // Reopening an existing file keeps the one version row.
+  store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT count(*) FROM schema_version"),
+            std::vector<std::string>{"1"});
+}
+
+TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
+  TempDir dir;
+  ASSERT_NE(OpenOrDie(dir.path()), nullptr);
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 2");
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+}
+
+TEST(StoreSchemaTest, NotADatabaseIsInternal) {
+  TempDir dir;
+  {
+    std::ofstream garbage(dir.path() + "/caselink.db", std::ios::binary);
+    garbage << std::string(8192, 'x');
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInternal) << store.status();
+}
+
+// --- Crash recovery: a child process is killed with SIGKILL while writing. ---
+
+bool ReadFull(int fd, void* buffer, size_t size) {
+  auto* p = static_cast<char*>(buffer);
+  while (size > 0) {
+    ssize_t n = read(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+absl::Status CrashWork(StoreTransaction& txn, uint32_t i) {
+  if (absl::Status s = txn.PutCase(SimpleCase(absl::StrCat("case-", i))); !s.ok()) return s;
+  v1::TimelineEvent event;
+  event.set_case_id(absl::StrCat("case-", i));
+  event.set_version(1);
+  return txn.AppendTimelineEvent(event);
+}
+
+// Runs in the forked child: never returns. Writes each acknowledged item
+// number to `fd` after its done callback reported it durable.
+[[noreturn]] void CrashChild(const std::string& dir, int fd, bool concurrent) {
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir));
+  if (!store.ok()) _exit(2);
+  constexpr uint32_t kEndless = 1u << 30;  // the parent kills us long before
+  if (!concurrent) {
+    for (uint32_t i = 0; i < kEndless; ++i) {
+      absl::Status s = (*store)->WriteAndWait([i](StoreTransaction& txn) { return CrashWork(txn, i); });
+      if (!s.ok()) _exit(3);
+      if (write(fd, &i, sizeof i) != sizeof i) _exit(4);
+    }
+  } else {
+    // Up to 64 writes in flight, so groups hold many items when killed.
+    std::counting_semaphore<64> in_flight(64);
+    for (uint32_t i = 0; i < kEndless; ++i) {
+      in_flight.acquire();
+      (*store)->Write([i](StoreTransaction& txn) { return CrashWork(txn, i); },
+                      [i, fd, &in_flight](absl::Status s) {
+                        if (!s.ok()) _exit(3);
+                        if (write(fd, &i, sizeof i) != sizeof i) _exit(4);
+                        in_flight.release();
+                      });
+    }
+  }
+  _exit(0);
+}
+
+void RunCrashTest(bool concurrent) {
+  TempDir dir;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    CrashChild(dir.path(), fds[1], concurrent);
+  }
+  close(fds[1]);
+
+  // Let a few hundred items be acknowledged, then kill mid-stream.
+  std::set<uint32_t> acked;
+  uint32_t item = 0;
+  while (acked.size() < 300 && ReadFull(fds[0], &item, sizeof item)) acked.insert(item);
+  ASSERT_EQ(acked.size(), 300u) << "child stopped early";
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int wait_status = 0;
+  ASSERT_EQ(waitpid(pid, &wait_status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL);
+  // Acknowledgements already in the pipe were made before the kill.
+  while (ReadFull(fds[0], &item, sizeof item)) acked.insert(item);
+  close(fds[0]);
+
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  for (uint32_t i : acked) {
+    const std::string id = absl::StrCat("case-", i);
+    ASSERT_TRUE(store->ReadCase(id).value_or(std::nullopt).has_value()) << id << " lost";
+    ASSERT_EQ(store->ReadTimeline(id).value().size(), 1u) << id;
+  }
+  // The recovered store accepts writes.
+  EXPECT_TRUE(store->WriteAndWait([](StoreTransaction& txn) {
+                     return txn.PutCase(SimpleCase("after-crash"));
+                   })
+                  .ok());
+}
+
+TEST(StoreCrashTest, AcknowledgedWritesSurviveSigkill) { RunCrashTest(/*concurrent=*/false); }
+
+TEST(StoreCrashTest, AcknowledgedGroupWritesSurviveSigkill) { RunCrashTest(/*concurrent=*/true); }
+
+}  // namespace
+}  // namespace caselink
