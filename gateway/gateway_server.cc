@@ -9,6 +9,7 @@
 #include "adapters/blob/blob_store.h"
 #include "adapters/store/store.h"
 #include "gateway/config.h"
+#include "grpc/health/v1/health.pb.h"
 #include "gateway/delivery_hub.h"
 #include "gateway/registry.h"
 #include "gateway/services.h"
@@ -93,6 +94,9 @@ class GatewayServerImpl final : public GatewayServer {
     statistics_service_ = std::make_unique<StatisticsServiceImpl>();
     gateway_service_ = std::make_unique<GatewayServiceImpl>(ctx, *peers_);
 
+    // Referencing the health proto keeps its descriptor linked in, so
+    // reflection can describe grpc.health.v1 to grpcurl.
+    (void)grpc::health::v1::HealthCheckRequest::descriptor();
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
