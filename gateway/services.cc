@@ -238,7 +238,12 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Delivery>, pu
 
   void Pump() {
     std::unique_lock<std::mutex> lock(mu_);
-    if (finished_ || writing_ || cancelled_) return;
+    if (finished_ || writing_) return;
+    if (cancelled_) {
+      // A write that completed after the cancellation: the stream still needs its Finish.
+      FinishLocked(grpc::Status::CANCELLED);
+      return;
+    }
     if (queue_.empty()) {
       auto batch = ctx_.store.ReadPendingDeliveries(agency_, last_sent_, kDeliveryBatch);
       if (!batch.ok()) {

@@ -19,7 +19,7 @@ namespace caselink {
 namespace sqlite_internal {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 // Readers never block the WAL writer, and there is one writer; a lock wait
 // only happens against another process (a tool) on the same file.
 constexpr int kBusyTimeoutMs = 10000;
@@ -92,6 +92,19 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_by_agency ON deliveries(agency, acked, seq);
 )sql";
 
+// Version 2 adds the audit Merkle tree: hashes of its perfect subtrees, keyed
+// by (level, index). WITHOUT ROWID: the key is the only lookup, and the hash
+// sits in the B-tree leaf instead of behind a second rowid seek. Applied to
+// new files after version 1, and to version 1 files on open.
+constexpr const char kSchemaV2[] = R"sql(
+CREATE TABLE IF NOT EXISTS merkle_nodes (
+  level INTEGER NOT NULL,
+  idx   INTEGER NOT NULL,
+  hash  BLOB NOT NULL,
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+)sql";
+
 // Transaction control of the writer.
 constexpr const char kBegin[] = "BEGIN IMMEDIATE";
 constexpr const char kCommit[] = "COMMIT";
@@ -143,6 +156,12 @@ constexpr const char kSelectPending[] =
     "ORDER BY seq LIMIT ?3";
 constexpr const char kSelectAckedThrough[] =
     "SELECT max(seq) FROM deliveries WHERE agency = ?1 AND acked = 1";
+// Plain INSERT: a taken (level, idx) is a constraint error, so a stored node
+// is never overwritten.
+constexpr const char kInsertMerkleNode[] =
+    "INSERT INTO merkle_nodes(level, idx, hash) VALUES(?1, ?2, ?3)";
+constexpr const char kSelectMerkleNode[] =
+    "SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2";
 
 // Prepared when a connection opens, so a schema mismatch fails Open rather
 // than the first request. (ListCases statements vary with the filter and are
@@ -151,11 +170,12 @@ constexpr const char* kWriterStatements[] = {
     kBegin,          kCommit,          kRollback,         kSavepoint,       kRelease,
     kRollbackTo,     kSelectCase,      kUpsertCase,       kDeleteParties,   kInsertParty,
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
-    kInsertAudit,    kInsertDelivery,  kSetDeliveryProto, kAckDeliveries,
+    kInsertAudit,    kInsertDelivery,  kSetDeliveryProto, kAckDeliveries,   kInsertMerkleNode,
+    kSelectMerkleNode,
 };
 constexpr const char* kReaderStatements[] = {
     kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
-    kSelectAuditRange, kSelectPending,   kSelectAckedThrough,
+    kSelectAuditRange, kSelectPending,   kSelectAckedThrough, kSelectMerkleNode,
 };
 
 struct DbCloser {
@@ -478,6 +498,22 @@ absl::StatusOr<std::optional<StoredEnvelope>> LoadEnvelope(Connection& db,
   return std::optional<StoredEnvelope>(std::move(envelope));
 }
 
+absl::StatusOr<std::string> LoadMerkleNode(Connection& db, uint32_t level, uint64_t index) {
+  auto not_found = [&] {
+    return absl::NotFoundError(
+        absl::StrCat("Merkle node (level ", level, ", index ", index, ") is not stored"));
+  };
+  // SQLite integers are signed; no such index can have been stored.
+  if (index > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return not_found();
+  absl::StatusOr<Statement> stmt = db.Get(kSelectMerkleNode);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindInt64(1, level).BindInt64(2, static_cast<int64_t>(index));
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return not_found();
+  return stmt->Blob(0);
+}
+
 // Reads every row of `stmt`, parsing column 0 as `Message`.
 template <typename Message>
 absl::StatusOr<std::vector<Message>> CollectProtos(Statement& stmt) {
@@ -648,6 +684,26 @@ class Transaction : public StoreTransaction {
     return static_cast<uint64_t>(sqlite3_changes64(db_.db()));
   }
 
+  absl::Status PutMerkleNode(uint32_t level, uint64_t index, std::string_view hash) override {
+    if (index > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::InvalidArgumentError(absl::StrCat("Merkle node index ", index, " out of range"));
+    }
+    if (hash.empty()) return absl::InvalidArgumentError("empty Merkle node hash");
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertMerkleNode);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindInt64(1, level).BindInt64(2, static_cast<int64_t>(index)).BindBlob(3, hash);
+    absl::Status status = stmt->Run();
+    if (absl::IsAlreadyExists(status)) {
+      return absl::AlreadyExistsError(absl::StrCat("Merkle node (level ", level, ", index ",
+                                                   index, ") is already stored"));
+    }
+    return status;
+  }
+
+  absl::StatusOr<std::string> GetMerkleNode(uint32_t level, uint64_t index) override {
+    return LoadMerkleNode(db_, level, index);
+  }
+
  private:
   Connection& db_;
 };
@@ -665,7 +721,13 @@ absl::Status CreateOrCheckSchema(Connection& db) {
     if (!version.ok()) return version.status();
     if (version->empty()) {
       if (absl::Status s = db.ExecScript(kSchemaV1); !s.ok()) return s;
-      return db.ExecScript("INSERT INTO schema_version(version) VALUES(1)");
+      if (absl::Status s = db.ExecScript(kSchemaV2); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(2)");
+    }
+    if (*version == "1") {
+      // Upgrade in place, in the same transaction: version 2 only adds a table.
+      if (absl::Status s = db.ExecScript(kSchemaV2); !s.ok()) return s;
+      return db.ExecScript("UPDATE schema_version SET version = 2");
     }
     if (*version != std::to_string(kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -969,6 +1031,11 @@ absl::StatusOr<uint64_t> SqliteStore::ReadAuditSize() {
   if (!row.ok()) return row.status();
   if (!*row || stmt->IsNull(0)) return uint64_t{0};
   return static_cast<uint64_t>(stmt->Int64(0)) + 1;
+}
+
+absl::StatusOr<std::string> SqliteStore::ReadMerkleNode(uint32_t level, uint64_t index) {
+  ReaderPool::Lease db = readers_->Acquire();
+  return sqlite_internal::LoadMerkleNode(*db, level, index);
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {

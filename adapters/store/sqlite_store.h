@@ -53,6 +53,7 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<v1::AuditEntry>> ReadAuditEntries(uint64_t from_index,
                                                                uint32_t limit) override;
   absl::StatusOr<uint64_t> ReadAuditSize() override;
+  absl::StatusOr<std::string> ReadMerkleNode(uint32_t level, uint64_t index) override;
 
   void Shutdown() override;
 

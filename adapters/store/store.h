@@ -72,6 +72,13 @@ class StoreTransaction {
   // Marks the agency's deliveries with sequence <= `through` acknowledged;
   // returns how many were newly acknowledged.
   virtual absl::StatusOr<uint64_t> AcknowledgeDeliveries(std::string_view agency, uint64_t through) = 0;
+
+  // Hashes of the audit Merkle tree's perfect subtrees (level L, index i covers
+  // leaves [i * 2^L, (i + 1) * 2^L); see security/merkle/merkle_log.h). A node
+  // never changes once written: ALREADY_EXISTS if (level, index) is taken.
+  virtual absl::Status PutMerkleNode(uint32_t level, uint64_t index, std::string_view hash) = 0;
+  // NOT_FOUND if the node is not stored.
+  virtual absl::StatusOr<std::string> GetMerkleNode(uint32_t level, uint64_t index) = 0;
 };
 
 class Store {
@@ -107,6 +114,9 @@ class Store {
   virtual absl::StatusOr<uint64_t> ReadAcknowledgedThrough(std::string_view agency) = 0;
   virtual absl::StatusOr<std::vector<v1::AuditEntry>> ReadAuditEntries(uint64_t from_index, uint32_t limit) = 0;
   virtual absl::StatusOr<uint64_t> ReadAuditSize() = 0;
+  // A committed Merkle node; NOT_FOUND if absent. Nodes are immutable, so the
+  // reads behind one proof need no common snapshot.
+  virtual absl::StatusOr<std::string> ReadMerkleNode(uint32_t level, uint64_t index) = 0;
 
   // Stops accepting work, commits what is queued, and joins the writer.
   virtual void Shutdown() = 0;

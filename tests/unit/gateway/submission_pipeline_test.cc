@@ -33,6 +33,9 @@ class UncommittableStore : public Store {
     return std::vector<v1::AuditEntry>{};
   }
   absl::StatusOr<uint64_t> ReadAuditSize() override { return 0; }
+  absl::StatusOr<std::string> ReadMerkleNode(uint32_t, uint64_t) override {
+    return absl::NotFoundError("no Merkle nodes");
+  }
   void Shutdown() override {}
 };
 

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <future>
 #include <latch>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <semaphore>
@@ -384,6 +385,87 @@ TEST_F(StoreTest, AuditAppendSequenceAndWrongIndex) {
   EXPECT_TRUE(MessageDifferencer::Equals((*entries)[1], MakeAuditEntry(2)));
   EXPECT_EQ(store_->ReadAuditEntries(0, 1).value().size(), 1u);
   EXPECT_TRUE(store_->ReadAuditEntries(3, 10).value().empty());
+}
+
+TEST_F(StoreTest, MerkleNodesPutGetAndRead) {
+  const std::string leaf(32, '\x01'), parent = std::string("\x00\xff", 2) + std::string(30, 'p');
+  EXPECT_EQ(store_->ReadMerkleNode(0, 0).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    if (txn.GetMerkleNode(0, 0).status().code() != absl::StatusCode::kNotFound) {
+                      return absl::InternalError("node (0, 0) present before it was written");
+                    }
+                    if (auto s = txn.PutMerkleNode(0, 0, leaf); !s.ok()) return s;
+                    if (auto s = txn.PutMerkleNode(0, 1, leaf); !s.ok()) return s;
+                    if (auto s = txn.PutMerkleNode(1, 0, parent); !s.ok()) return s;
+                    // The writer sees its own uncommitted nodes.
+                    absl::StatusOr<std::string> got = txn.GetMerkleNode(1, 0);
+                    if (!got.ok()) return got.status();
+                    if (*got != parent) return absl::InternalError("node (1, 0) differs");
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(store_->ReadMerkleNode(0, 0).value(), leaf);
+  EXPECT_EQ(store_->ReadMerkleNode(1, 0).value(), parent);  // binary bytes round-trip
+  EXPECT_EQ(store_->ReadMerkleNode(0, 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadMerkleNode(2, 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadMerkleNode(0, std::numeric_limits<uint64_t>::max()).status().code(),
+            absl::StatusCode::kNotFound);
+  // Level and index are both part of the key.
+  EXPECT_EQ(store_->ReadMerkleNode(1, 1).status().code(), absl::StatusCode::kNotFound);
+
+  // A stored node is never overwritten, even with the same bytes.
+  for (const std::string& hash : {leaf, parent}) {
+    EXPECT_EQ(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) {
+                    return txn.PutMerkleNode(0, 1, hash);
+                  })
+                  .code(),
+              absl::StatusCode::kAlreadyExists);
+  }
+  EXPECT_EQ(store_->ReadMerkleNode(0, 1).value(), leaf);
+  EXPECT_EQ(store_
+                ->WriteAndWait([](StoreTransaction& txn) {
+                  return txn.PutMerkleNode(0, 5, "");
+                })
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_
+                ->WriteAndWait([&](StoreTransaction& txn) {
+                  return txn.PutMerkleNode(0, std::numeric_limits<uint64_t>::max(), leaf);
+                })
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  // The largest index SQLite can hold works.
+  const uint64_t max_index = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) {
+                    return txn.PutMerkleNode(63, max_index, parent);
+                  })
+                  .ok());
+  EXPECT_EQ(store_->ReadMerkleNode(63, max_index).value(), parent);
+}
+
+TEST_F(StoreTest, MerkleNodesRollBackWithTheirWorkAndSurviveReopen) {
+  const std::string a(32, 'a'), b(32, 'b');
+  // The failing work's nodes vanish with it; the next work in the group stays.
+  EXPECT_EQ(store_
+                ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                  if (auto s = txn.PutMerkleNode(0, 0, a); !s.ok()) return s;
+                  return absl::AbortedError("audit record refused");
+                })
+                .code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(store_->ReadMerkleNode(0, 0).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    if (auto s = txn.PutMerkleNode(0, 0, b); !s.ok()) return s;
+                    return txn.PutMerkleNode(0, 1, a);
+                  })
+                  .ok());
+  Reopen();
+  EXPECT_EQ(store_->ReadMerkleNode(0, 0).value(), b);
+  EXPECT_EQ(store_->ReadMerkleNode(0, 1).value(), a);
 }
 
 TEST_F(StoreTest, DeliveriesPendingAndAcknowledged) {
@@ -846,12 +928,13 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"1"});
+            std::vector<std::string>{"2"});
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                      "'sqlite_%' ORDER BY name"),
             (std::vector<std::string>{"audit", "case_documents", "case_parties", "cases",
-                                      "deliveries", "envelopes", "schema_version", "timeline"}));
+                                      "deliveries", "envelopes", "merkle_nodes",
+                                      "schema_version", "timeline"}));
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'index' AND name = "
                      "'deliveries_by_agency'")
@@ -868,9 +951,43 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
 TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
   TempDir dir;
   ASSERT_NE(OpenOrDie(dir.path()), nullptr);
-  RawQuery(dir.path(), "UPDATE schema_version SET version = 2");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 3");
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+}
+
+// A file written before the Merkle table existed (version 1) is upgraded in
+// place on open, keeping its data.
+TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store
+                    ->WriteAndWait([](StoreTransaction& txn) {
+                      return txn.PutCase(SimpleCase("case-v1"));
+                    })
+                    .ok());
+  }
+  RawQuery(dir.path(), "DROP TABLE merkle_nodes");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 1");
+  ASSERT_TRUE(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name = 'merkle_nodes'")
+                  .empty());
+
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
+            std::vector<std::string>{"2"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master "
+                                 "WHERE name = 'merkle_nodes'"),
+            std::vector<std::string>{"1"});
+  EXPECT_TRUE(store->ReadCase("case-v1").value().has_value());
+  ASSERT_TRUE(store
+                  ->WriteAndWait([](StoreTransaction& txn) {
+                    return txn.PutMerkleNode(0, 0, std::string(32, 'h'));
+                  })
+                  .ok());
+  EXPECT_EQ(store->ReadMerkleNode(0, 0).value(), std::string(32, 'h'));
 }
 
 TEST(StoreSchemaTest, NotADatabaseIsInternal) {
