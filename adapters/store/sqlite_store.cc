@@ -19,7 +19,7 @@ namespace caselink {
 namespace sqlite_internal {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // Readers never block the WAL writer, and there is one writer; a lock wait
 // only happens against another process (a tool) on the same file.
 constexpr int kBusyTimeoutMs = 10000;
@@ -105,6 +105,27 @@ CREATE TABLE IF NOT EXISTS merkle_nodes (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 3 indexes audit records for compliance queries and keeps the signed
+// tree heads. The audit table itself stays the canonical log.
+constexpr const char kSchemaV3[] = R"sql(
+CREATE TABLE IF NOT EXISTS audit_index (
+  idx         INTEGER PRIMARY KEY,
+  case_id     TEXT NOT NULL,
+  actor       TEXT NOT NULL,
+  action      TEXT NOT NULL,
+  outcome     INTEGER NOT NULL,
+  time_micros INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_case ON audit_index(case_id, idx);
+CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_index(actor, idx);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit_index(time_micros);
+CREATE TABLE IF NOT EXISTS tree_heads (
+  tree_size   INTEGER PRIMARY KEY,
+  time_micros INTEGER NOT NULL,
+  signed      BLOB NOT NULL
+);
+)sql";
+
 // Transaction control of the writer.
 constexpr const char kBegin[] = "BEGIN IMMEDIATE";
 constexpr const char kCommit[] = "COMMIT";
@@ -142,6 +163,14 @@ constexpr const char kSelectAuditHead[] =
 constexpr const char kSelectAuditSize[] = "SELECT max(idx) FROM audit";
 constexpr const char kInsertAudit[] =
     "INSERT INTO audit(idx, record, entry_hash) VALUES(?1, ?2, ?3)";
+constexpr const char kInsertAuditIndex[] =
+    "INSERT INTO audit_index(idx, case_id, actor, action, outcome, time_micros) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char kInsertTreeHead[] =
+    "INSERT INTO tree_heads(tree_size, time_micros, signed) VALUES(?1, ?2, ?3)";
+constexpr const char kSelectTreeHead[] = "SELECT signed FROM tree_heads WHERE tree_size = ?1";
+constexpr const char kSelectLatestTreeHead[] =
+    "SELECT signed FROM tree_heads ORDER BY tree_size DESC LIMIT 1";
 constexpr const char kSelectAuditRange[] =
     "SELECT idx, record, entry_hash FROM audit WHERE idx >= ?1 ORDER BY idx LIMIT ?2";
 // The sequence is only known after the insert, and the stored proto carries
@@ -171,11 +200,12 @@ constexpr const char* kWriterStatements[] = {
     kRollbackTo,     kSelectCase,      kUpsertCase,       kDeleteParties,   kInsertParty,
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
     kInsertAudit,    kInsertDelivery,  kSetDeliveryProto, kAckDeliveries,   kInsertMerkleNode,
-    kSelectMerkleNode,
+    kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead,
 };
 constexpr const char* kReaderStatements[] = {
     kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
     kSelectAuditRange, kSelectPending,   kSelectAckedThrough, kSelectMerkleNode,
+    kSelectTreeHead, kSelectLatestTreeHead,
 };
 
 struct DbCloser {
@@ -538,6 +568,23 @@ std::optional<std::string> PrefixUpperBound(std::string prefix) {
 }
 
 // The writer's view of the group transaction handed to each work.
+// Copies the queryable fields of an audit record into audit_index.
+absl::Status IndexAuditRecord(Connection& db, int64_t index, std::string_view record_bytes) {
+  // The log itself is what verifiers check; a record that does not parse is
+  // still stored, and only its query fields stay empty.
+  v1::AuditRecord record;
+  if (!record.ParseFromArray(record_bytes.data(), static_cast<int>(record_bytes.size()))) record.Clear();
+  absl::StatusOr<Statement> stmt = db.Get(kInsertAuditIndex);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindInt64(1, index)
+      .BindText(2, record.case_id())
+      .BindText(3, record.actor_agency())
+      .BindText(4, record.action())
+      .BindInt64(5, record.outcome())
+      .BindInt64(6, record.time().seconds() * 1000000 + record.time().nanos() / 1000);
+  return stmt->Run();
+}
+
 class Transaction : public StoreTransaction {
  public:
   explicit Transaction(Connection& db) : db_(db) {}
@@ -649,7 +696,19 @@ class Transaction : public StoreTransaction {
     stmt->BindInt64(1, static_cast<int64_t>(entry.index()))
         .BindBlob(2, entry.record())
         .BindBlob(3, entry.entry_hash());
-    return stmt->Run();
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    return IndexAuditRecord(db_, static_cast<int64_t>(entry.index()), entry.record());
+  }
+
+  absl::Status PutTreeHead(uint64_t tree_size, int64_t time_micros, std::string_view signed_tree_head) override {
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertTreeHead);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindInt64(1, ClampToInt64(tree_size)).BindInt64(2, time_micros).BindBlob(3, signed_tree_head);
+    absl::Status status = stmt->Run();
+    if (absl::IsAlreadyExists(status)) {
+      return absl::AlreadyExistsError(absl::StrCat("a tree head for size ", tree_size, " is already stored"));
+    }
+    return status;
   }
 
   absl::StatusOr<uint64_t> AddDelivery(const v1::Delivery& delivery) override {
@@ -722,12 +781,27 @@ absl::Status CreateOrCheckSchema(Connection& db) {
     if (version->empty()) {
       if (absl::Status s = db.ExecScript(kSchemaV1); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV2); !s.ok()) return s;
-      return db.ExecScript("INSERT INTO schema_version(version) VALUES(2)");
+      if (absl::Status s = db.ExecScript(kSchemaV3); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(3)");
     }
-    if (*version == "1") {
-      // Upgrade in place, in the same transaction: version 2 only adds a table.
+    if (*version == "1" || *version == "2") {
+      // Upgrade in place, in the same transaction: versions 2 and 3 only add
+      // tables; the audit index is filled from the records already stored.
       if (absl::Status s = db.ExecScript(kSchemaV2); !s.ok()) return s;
-      return db.ExecScript("UPDATE schema_version SET version = 2");
+      if (absl::Status s = db.ExecScript(kSchemaV3); !s.ok()) return s;
+      absl::StatusOr<Statement> rows = db.Get("SELECT idx, record FROM audit ORDER BY idx");
+      if (!rows.ok()) return rows.status();
+      std::vector<std::pair<int64_t, std::string>> records;
+      for (;;) {
+        absl::StatusOr<bool> row = rows->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        records.emplace_back(rows->Int64(0), rows->Blob(1));
+      }
+      for (const auto& [idx, record] : records) {
+        if (absl::Status s = IndexAuditRecord(db, idx, record); !s.ok()) return s;
+      }
+      return db.ExecScript("UPDATE schema_version SET version = 3");
     }
     if (*version != std::to_string(kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -1036,6 +1110,83 @@ absl::StatusOr<uint64_t> SqliteStore::ReadAuditSize() {
 absl::StatusOr<std::string> SqliteStore::ReadMerkleNode(uint32_t level, uint64_t index) {
   ReaderPool::Lease db = readers_->Acquire();
   return sqlite_internal::LoadMerkleNode(*db, level, index);
+}
+
+absl::StatusOr<std::vector<v1::AuditEntry>> SqliteStore::QueryAudit(const AuditFilter& filter) {
+  // As for ListCases: the text depends only on which filters are set.
+  const bool by_case = !filter.case_id.empty();
+  const bool by_actor = !filter.actor.empty();
+  const bool by_action = !filter.action.empty();
+  const bool by_outcome = filter.outcome != 0;
+  const bool by_from = filter.from_micros != 0;
+  const bool by_to = filter.to_micros != 0;
+  const bool by_agency = !filter.visible_to_agency.empty();
+  const bool by_region = !filter.visible_region_prefix.empty();
+  const std::optional<std::string> region_end =
+      by_region ? sqlite_internal::PrefixUpperBound(filter.visible_region_prefix) : std::nullopt;
+  std::string sql =
+      "SELECT a.idx, a.record, a.entry_hash FROM audit_index i JOIN audit a ON a.idx = i.idx WHERE i.idx >= ?1";
+  if (by_case) sql += " AND i.case_id = ?2";
+  if (by_actor) sql += " AND i.actor = ?3";
+  if (by_action) sql += " AND i.action = ?4";
+  if (by_outcome) sql += " AND i.outcome = ?5";
+  if (by_from) sql += " AND i.time_micros >= ?6";
+  if (by_to) sql += " AND i.time_micros < ?7";
+  if (by_agency) {
+    sql += " AND (i.actor = ?8 OR i.case_id IN (SELECT case_id FROM case_parties WHERE agency = ?8))";
+  }
+  if (by_region) {
+    const std::string upper = region_end ? " AND region < ?10" : "";
+    const std::string actor_upper = region_end ? " AND i.actor < ?10" : "";
+    sql += " AND (i.actor = '' OR (i.actor >= ?9" + actor_upper +
+           ") OR i.case_id IN (SELECT case_id FROM cases WHERE region >= ?9" + upper + "))";
+  }
+  sql += " ORDER BY i.idx LIMIT ?11";
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sql);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindInt64(1, sqlite_internal::ClampToInt64(filter.from_index));
+  if (by_case) stmt->BindText(2, filter.case_id);
+  if (by_actor) stmt->BindText(3, filter.actor);
+  if (by_action) stmt->BindText(4, filter.action);
+  if (by_outcome) stmt->BindInt64(5, filter.outcome);
+  if (by_from) stmt->BindInt64(6, filter.from_micros);
+  if (by_to) stmt->BindInt64(7, filter.to_micros);
+  if (by_agency) stmt->BindText(8, filter.visible_to_agency);
+  if (by_region) stmt->BindText(9, filter.visible_region_prefix);
+  if (region_end) stmt->BindText(10, *region_end);
+  stmt->BindInt64(11, filter.limit);
+  std::vector<v1::AuditEntry> entries;
+  for (;;) {
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return entries;
+    v1::AuditEntry& entry = entries.emplace_back();
+    entry.set_index(static_cast<uint64_t>(stmt->Int64(0)));
+    entry.set_record(stmt->Blob(1));
+    entry.set_entry_hash(stmt->Blob(2));
+  }
+}
+
+absl::StatusOr<std::optional<std::string>> SqliteStore::ReadTreeHead(uint64_t tree_size) {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectTreeHead);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindInt64(1, sqlite_internal::ClampToInt64(tree_size));
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt->Blob(0));
+}
+
+absl::StatusOr<std::optional<std::string>> SqliteStore::ReadLatestTreeHead() {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectLatestTreeHead);
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt->Blob(0));
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {

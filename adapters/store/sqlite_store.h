@@ -54,6 +54,9 @@ class SqliteStore : public Store {
                                                                uint32_t limit) override;
   absl::StatusOr<uint64_t> ReadAuditSize() override;
   absl::StatusOr<std::string> ReadMerkleNode(uint32_t level, uint64_t index) override;
+  absl::StatusOr<std::vector<v1::AuditEntry>> QueryAudit(const AuditFilter& filter) override;
+  absl::StatusOr<std::optional<std::string>> ReadTreeHead(uint64_t tree_size) override;
+  absl::StatusOr<std::optional<std::string>> ReadLatestTreeHead() override;
 
   void Shutdown() override;
 

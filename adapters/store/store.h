@@ -45,6 +45,24 @@ struct CaseFilter {
   uint32_t limit = 100;
 };
 
+// Which audit records a query returns. Visibility limits are applied by the
+// store so a page is never short because of records the caller may not see.
+struct AuditFilter {
+  std::string case_id;
+  std::string actor;  // exact actor agency
+  std::string action;
+  int outcome = 0;  // v1::AuditRecord::Outcome; 0: any
+  int64_t from_micros = 0;  // inclusive; 0: unbounded
+  int64_t to_micros = 0;    // exclusive; 0: unbounded
+  // Records by this agency, or about cases it is party to. Empty: no limit.
+  std::string visible_to_agency;
+  // Records by agencies of this region prefix, about cases of it, or by the
+  // gateway itself. Empty: no limit.
+  std::string visible_region_prefix;
+  uint64_t from_index = 0;  // paging: inclusive
+  uint32_t limit = 100;
+};
+
 // Operations available to work running on the writer thread. Every write is
 // part of the current group transaction and becomes durable with it.
 class StoreTransaction {
@@ -63,8 +81,12 @@ class StoreTransaction {
   virtual absl::Status PutEnvelope(const StoredEnvelope& envelope) = 0;
 
   virtual absl::StatusOr<AuditHead> GetAuditHead() = 0;
-  // `entry.index()` must equal the current head size (FAILED_PRECONDITION otherwise).
+  // `entry.index()` must equal the current head size (FAILED_PRECONDITION
+  // otherwise). The record is also indexed for QueryAudit.
   virtual absl::Status AppendAuditEntry(const v1::AuditEntry& entry) = 0;
+  // Keeps a signed tree head (serialized SignedTreeHead) for `tree_size`;
+  // ALREADY_EXISTS if one is stored for that size.
+  virtual absl::Status PutTreeHead(uint64_t tree_size, int64_t time_micros, std::string_view signed_tree_head) = 0;
 
   // Adds a pending delivery; assigns and returns its sequence (monotonic over
   // the whole store, so per recipient too). `delivery.sequence()` is ignored.
@@ -114,6 +136,11 @@ class Store {
   virtual absl::StatusOr<uint64_t> ReadAcknowledgedThrough(std::string_view agency) = 0;
   virtual absl::StatusOr<std::vector<v1::AuditEntry>> ReadAuditEntries(uint64_t from_index, uint32_t limit) = 0;
   virtual absl::StatusOr<uint64_t> ReadAuditSize() = 0;
+  virtual absl::StatusOr<std::vector<v1::AuditEntry>> QueryAudit(const AuditFilter& filter) = 0;
+  // The stored signed tree head for a size, or nullopt.
+  virtual absl::StatusOr<std::optional<std::string>> ReadTreeHead(uint64_t tree_size) = 0;
+  // The newest stored signed tree head (largest size), or nullopt.
+  virtual absl::StatusOr<std::optional<std::string>> ReadLatestTreeHead() = 0;
   // A committed Merkle node; NOT_FOUND if absent. Nodes are immutable, so the
   // reads behind one proof need no common snapshot.
   virtual absl::StatusOr<std::string> ReadMerkleNode(uint32_t level, uint64_t index) = 0;

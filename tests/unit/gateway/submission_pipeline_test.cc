@@ -36,6 +36,11 @@ class UncommittableStore : public Store {
   absl::StatusOr<std::string> ReadMerkleNode(uint32_t, uint64_t) override {
     return absl::NotFoundError("no Merkle nodes");
   }
+  absl::StatusOr<std::vector<v1::AuditEntry>> QueryAudit(const AuditFilter&) override {
+    return std::vector<v1::AuditEntry>{};
+  }
+  absl::StatusOr<std::optional<std::string>> ReadTreeHead(uint64_t) override { return std::nullopt; }
+  absl::StatusOr<std::optional<std::string>> ReadLatestTreeHead() override { return std::nullopt; }
   void Shutdown() override {}
 };
 

@@ -861,6 +861,89 @@ TEST_F(StoreTest, ListCasesFilters) {
   EXPECT_EQ(List(f), (IdList{"c01"}));
 }
 
+TEST_F(StoreTest, QueryAuditFiltersAndVisibility) {
+  ASSERT_TRUE(Put(SimpleCase("c1")).ok());  // parties: 510100.epb, .psb, .pro; region 510100
+  struct Row {
+    const char* actor;
+    const char* action;
+    const char* case_id;
+    v1::AuditRecord::Outcome outcome;
+    int64_t seconds;
+  };
+  const Row rows[] = {
+      {"", "gateway.start", "", v1::AuditRecord::SYSTEM, 100},
+      {"510100.epb", "Submit/transfer", "c1", v1::AuditRecord::ACCEPTED, 200},
+      {"510100.court", "GetCase", "c1", v1::AuditRecord::REFUSED, 300},
+      {"440100.epb", "Submit/transfer", "x9", v1::AuditRecord::ACCEPTED, 400},
+      {"510100.psb", "Acknowledge", "", v1::AuditRecord::ACKNOWLEDGED, 500},
+  };
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) {
+                    uint64_t i = 0;
+                    for (const Row& row : rows) {
+                      v1::AuditRecord r;
+                      r.set_index(i);
+                      r.set_actor_agency(row.actor);
+                      r.set_action(row.action);
+                      r.set_case_id(row.case_id);
+                      r.set_outcome(row.outcome);
+                      r.mutable_time()->set_seconds(row.seconds);
+                      v1::AuditEntry e;
+                      e.set_index(i++);
+                      e.set_record(r.SerializeAsString());
+                      e.set_entry_hash("h");
+                      if (absl::Status s = txn.AppendAuditEntry(e); !s.ok()) return s;
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  auto indexes = [&](const AuditFilter& f) {
+    std::vector<uint64_t> out;
+    auto entries = store_->QueryAudit(f);
+    EXPECT_TRUE(entries.ok()) << entries.status();
+    for (const auto& e : *entries) out.push_back(e.index());
+    return out;
+  };
+  AuditFilter f;
+  EXPECT_EQ(indexes(f), (std::vector<uint64_t>{0, 1, 2, 3, 4}));
+  f.case_id = "c1";
+  EXPECT_EQ(indexes(f), (std::vector<uint64_t>{1, 2}));
+  f = AuditFilter();
+  f.outcome = v1::AuditRecord::REFUSED;
+  EXPECT_EQ(indexes(f), (std::vector<uint64_t>{2}));
+  f = AuditFilter();
+  f.from_micros = 250 * 1000000LL;
+  f.to_micros = 450 * 1000000LL;
+  EXPECT_EQ(indexes(f), (std::vector<uint64_t>{2, 3}));
+  // The PRO sees what concerns its case (1, 2), not the others' own actions.
+  f = AuditFilter();
+  f.visible_to_agency = "510100.pro";
+  EXPECT_EQ(indexes(f), (std::vector<uint64_t>{1, 2}));
+  f.visible_to_agency = "510100.psb";
+  EXPECT_EQ(indexes(f), (std::vector<uint64_t>{1, 2, 4}));
+  // A Sichuan auditor sees Sichuan agencies, Sichuan cases and the gateway's own events.
+  f = AuditFilter();
+  f.visible_region_prefix = "51";
+  EXPECT_EQ(indexes(f), (std::vector<uint64_t>{0, 1, 2, 4}));
+  f.from_index = 2;
+  f.limit = 1;
+  EXPECT_EQ(indexes(f), (std::vector<uint64_t>{2}));
+}
+
+TEST_F(StoreTest, TreeHeadsAreKeptBySize) {
+  auto latest = store_->ReadLatestTreeHead();
+  ASSERT_TRUE(latest.ok());
+  EXPECT_FALSE(latest->has_value());
+  ASSERT_TRUE(store_->WriteAndWait([](StoreTransaction& txn) { return txn.PutTreeHead(5, 1, "sth5"); }).ok());
+  ASSERT_TRUE(store_->WriteAndWait([](StoreTransaction& txn) { return txn.PutTreeHead(9, 2, "sth9"); }).ok());
+  EXPECT_EQ(store_->WriteAndWait([](StoreTransaction& txn) { return txn.PutTreeHead(9, 3, "other"); }).code(),
+            absl::StatusCode::kAlreadyExists);
+  Reopen();
+  EXPECT_EQ(**store_->ReadTreeHead(5), "sth5");
+  EXPECT_FALSE(store_->ReadTreeHead(6)->has_value());
+  EXPECT_EQ(**store_->ReadLatestTreeHead(), "sth9");
+}
+
 TEST_F(StoreTest, ReadersRunConcurrentlyWithWriter) {
   constexpr int kCases = 200;
   std::atomic<bool> stop{false};
@@ -928,13 +1011,13 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"2"});
+            std::vector<std::string>{"3"});
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                      "'sqlite_%' ORDER BY name"),
-            (std::vector<std::string>{"audit", "case_documents", "case_parties", "cases",
-                                      "deliveries", "envelopes", "merkle_nodes",
-                                      "schema_version", "timeline"}));
+            (std::vector<std::string>{"audit", "audit_index", "case_documents", "case_parties",
+                                      "cases", "deliveries", "envelopes", "merkle_nodes",
+                                      "schema_version", "timeline", "tree_heads"}));
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'index' AND name = "
                      "'deliveries_by_agency'")
@@ -951,7 +1034,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
 TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
   TempDir dir;
   ASSERT_NE(OpenOrDie(dir.path()), nullptr);
-  RawQuery(dir.path(), "UPDATE schema_version SET version = 3");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 4");
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
 }
@@ -977,7 +1060,7 @@ TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"2"});
+            std::vector<std::string>{"3"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master "
                                  "WHERE name = 'merkle_nodes'"),
             std::vector<std::string>{"1"});
