@@ -176,6 +176,7 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   if (config.envelope_time_window_seconds() == 0) config.set_envelope_time_window_seconds(kDefaultTimeWindowSeconds);
   if (config.max_envelope_bytes() == 0) config.set_max_envelope_bytes(kDefaultMaxEnvelopeBytes);
   if (config.max_document_bytes() == 0) config.set_max_document_bytes(kDefaultMaxDocumentBytes);
+  if (config.tree_head_interval_seconds() == 0) config.set_tree_head_interval_seconds(60);
   if (config.store().max_batch() == 0) config.mutable_store()->set_max_batch(256);
   const std::string& sync = config.store().synchronous();
   if (sync.empty()) {

@@ -1,6 +1,10 @@
 // Gateway assembly and lifecycle.
 #include "gateway/gateway_server.h"
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -8,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "adapters/blob/blob_store.h"
 #include "adapters/store/store.h"
+#include "gateway/audit_log.h"
+#include "gateway/audit_service.h"
 #include "gateway/config.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gateway/delivery_hub.h"
@@ -38,6 +44,9 @@ class GatewayServerImpl final : public GatewayServer {
     r.set_outcome(v1::AuditRecord::SYSTEM);
     r.set_reason("graceful shutdown");
     store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); }).IgnoreError();
+    StopTreeHeadTimer();
+    // A final signed head covers everything up to the stop record.
+    SignCurrentTreeHead(*store_, AuditTreeHasher(), *signer_, clock_->Now()).IgnoreError();
     store_->Shutdown();
   }
 
@@ -90,7 +99,7 @@ class GatewayServerImpl final : public GatewayServer {
     case_service_ = std::make_unique<CaseServiceImpl>(ctx, *peers_);
     delivery_service_ = std::make_unique<DeliveryServiceImpl>(ctx, *peers_);
     document_service_ = std::make_unique<DocumentServiceImpl>(ctx, *peers_);
-    audit_service_ = std::make_unique<AuditServiceImpl>();
+    audit_service_ = std::make_unique<AuditServiceImpl>(ctx, *peers_, *signer_, *clock_, AuditTreeHasher());
     statistics_service_ = std::make_unique<StatisticsServiceImpl>();
     gateway_service_ = std::make_unique<GatewayServiceImpl>(ctx, *peers_);
 
@@ -123,7 +132,30 @@ class GatewayServerImpl final : public GatewayServer {
     r.set_outcome(v1::AuditRecord::SYSTEM);
     r.set_reason(absl::StrCat("listening on port ", port_, "; registry version ", registry_->version(), "; profile ",
                               v1::CryptoProfile_Name(config.profile())));
-    return store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); });
+    if (auto st = store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); }); !st.ok()) {
+      return st;
+    }
+    tree_head_thread_ = std::thread([this, interval = absl::Seconds(config.tree_head_interval_seconds())] {
+      std::unique_lock<std::mutex> lock(timer_mu_);
+      while (!timer_stop_) {
+        // Signed on a schedule only when the log grew; SignCurrentTreeHead
+        // returns the stored head when it has not.
+        lock.unlock();
+        SignCurrentTreeHead(*store_, AuditTreeHasher(), *signer_, clock_->Now()).IgnoreError();
+        lock.lock();
+        timer_cv_.wait_for(lock, absl::ToChronoSeconds(interval), [this] { return timer_stop_; });
+      }
+    });
+    return absl::OkStatus();
+  }
+
+  void StopTreeHeadTimer() {
+    {
+      std::lock_guard<std::mutex> lock(timer_mu_);
+      timer_stop_ = true;
+    }
+    timer_cv_.notify_all();
+    if (tree_head_thread_.joinable()) tree_head_thread_.join();
   }
 
  private:
@@ -146,6 +178,10 @@ class GatewayServerImpl final : public GatewayServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool stopped_ = false;
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  bool timer_stop_ = false;
+  std::thread tree_head_thread_;
 };
 
 }  // namespace

@@ -486,25 +486,8 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* DocumentServiceImpl::Download(grpc:
   return new DownloadReactor(std::move(reader));
 }
 
-// ---- Audit and statistics: shapes only in this version ----
+// ---- Statistics: shape only in this version ----
 
-grpc::ServerUnaryReactor* AuditServiceImpl::Query(grpc::CallbackServerContext* c, const v1::AuditQueryRequest*, v1::AuditQueryResponse*) {
-  return Unimplemented(c, "AuditService.Query");
-}
-grpc::ServerUnaryReactor* AuditServiceImpl::GetTreeHead(grpc::CallbackServerContext* c, const v1::GetTreeHeadRequest*, v1::SignedTreeHead*) {
-  return Unimplemented(c, "AuditService.GetTreeHead");
-}
-grpc::ServerUnaryReactor* AuditServiceImpl::GetInclusionProof(grpc::CallbackServerContext* c, const v1::InclusionProofRequest*,
-                                                              v1::InclusionProof*) {
-  return Unimplemented(c, "AuditService.GetInclusionProof");
-}
-grpc::ServerUnaryReactor* AuditServiceImpl::GetConsistencyProof(grpc::CallbackServerContext* c, const v1::ConsistencyProofRequest*,
-                                                                v1::ConsistencyProof*) {
-  return Unimplemented(c, "AuditService.GetConsistencyProof");
-}
-grpc::ServerUnaryReactor* AuditServiceImpl::ExportCase(grpc::CallbackServerContext* c, const v1::ExportCaseRequest*, v1::CaseBundle*) {
-  return Unimplemented(c, "AuditService.ExportCase");
-}
 grpc::ServerUnaryReactor* StatisticsServiceImpl::GetStatistics(grpc::CallbackServerContext* c, const v1::StatisticsRequest*,
                                                                v1::StatisticsResponse*) {
   return Unimplemented(c, "StatisticsService.GetStatistics");

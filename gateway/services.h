@@ -77,21 +77,7 @@ class DocumentServiceImpl final : public v1::DocumentService::CallbackService {
   PeerIdentifier& peers_;
 };
 
-// Shapes only for now: every RPC answers UNIMPLEMENTED with what is missing.
-class AuditServiceImpl final : public v1::AuditService::CallbackService {
- public:
-  grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* context, const v1::AuditQueryRequest*,
-                                  v1::AuditQueryResponse*) override;
-  grpc::ServerUnaryReactor* GetTreeHead(grpc::CallbackServerContext* context, const v1::GetTreeHeadRequest*,
-                                        v1::SignedTreeHead*) override;
-  grpc::ServerUnaryReactor* GetInclusionProof(grpc::CallbackServerContext* context, const v1::InclusionProofRequest*,
-                                              v1::InclusionProof*) override;
-  grpc::ServerUnaryReactor* GetConsistencyProof(grpc::CallbackServerContext* context,
-                                                const v1::ConsistencyProofRequest*, v1::ConsistencyProof*) override;
-  grpc::ServerUnaryReactor* ExportCase(grpc::CallbackServerContext* context, const v1::ExportCaseRequest*,
-                                       v1::CaseBundle*) override;
-};
-
+// Shape only for now: answers UNIMPLEMENTED with what is missing.
 class StatisticsServiceImpl final : public v1::StatisticsService::CallbackService {
  public:
   grpc::ServerUnaryReactor* GetStatistics(grpc::CallbackServerContext* context, const v1::StatisticsRequest*,

@@ -11,6 +11,8 @@ PACKAGES=(
   libyaml-cpp-dev
   librdkafka-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  default-jre-headless maven
+  python3-confluent-kafka python3-cryptography python3-grpcio python3-protobuf
 )
 
 missing=()

@@ -2,6 +2,7 @@
 // errors that tell an operator which certificate failed and why.
 #include "security/certificate.h"
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -25,6 +26,8 @@
 #include "absl/strings/str_cat.h"
 #include "security/digest.h"
 #include "security/ecdsa_p256.h"
+#include "security/openssl_util.h"
+#include "security/sm2.h"
 
 namespace caselink::security {
 namespace {
@@ -151,17 +154,20 @@ std::string KeyDescription(EVP_PKEY* pkey) {
   return out;
 }
 
-bool IsP256(EVP_PKEY* pkey) {
-  if (!EVP_PKEY_is_a(pkey, "EC")) return false;
-  char group[80] = {0};
-  size_t group_len = 0;
-  if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), &group_len) != 1) {
+// OpenSSL 3 verifies an SM2 signature on a certificate with the certificate's
+// distinguishing id, and with an empty id when none is attached; GM/T 0015 certificates are
+// signed with the default id, so it is attached to every SM2-signed certificate we parse.
+void AttachSm2DistinguishingId(X509* x509) {
+  if (X509_get_signature_nid(x509) != NID_SM2_with_SM3) return;
+  ASN1_OCTET_STRING* id = ASN1_OCTET_STRING_new();
+  if (id == nullptr || ASN1_OCTET_STRING_set(id, reinterpret_cast<const unsigned char*>(kSm2DefaultUserId),
+                                             static_cast<int>(sizeof(kSm2DefaultUserId) - 1)) != 1) {
+    // Without the id the signature check fails, which is the safe direction.
+    ASN1_OCTET_STRING_free(id);
     ERR_clear_error();
-    return false;
+    return;
   }
-  int nid = OBJ_sn2nid(group);
-  if (nid == NID_undef) nid = EC_curve_nist2nid(group);
-  return nid == NID_X9_62_prime256v1;
+  X509_set0_distinguishing_id(x509, id);
 }
 
 // OpenSSL's TLS purposes accept a certificate with no extendedKeyUsage at all;
@@ -208,7 +214,9 @@ struct Certificate::Impl {
 };
 
 Certificate::Certificate(std::unique_ptr<Impl> impl, std::string der)
-    : impl_(std::move(impl)), der_(std::move(der)) {}
+    : impl_(std::move(impl)), der_(std::move(der)) {
+  AttachSm2DistinguishingId(impl_->x509.get());
+}
 
 Certificate::~Certificate() = default;
 
@@ -301,38 +309,84 @@ absl::Time Certificate::not_after() const {
   return ToAbslTime(X509_get0_notAfter(impl_->x509.get()), absl::InfinitePast());
 }
 
+std::string Certificate::SerialHex() const {
+  const ASN1_INTEGER* serial = X509_get0_serialNumber(impl_->x509.get());
+  internal::BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (bn == nullptr) {
+    ERR_clear_error();
+    return "";
+  }
+  if (BN_is_zero(bn.get())) return "0";
+  char* hex = BN_bn2hex(bn.get());
+  if (hex == nullptr) {
+    ERR_clear_error();
+    return "";
+  }
+  std::string out(hex);
+  OPENSSL_free(hex);
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c; });
+  // BN_bn2hex pads to whole bytes; the canonical form has no leading zero digit.
+  const bool negative = !out.empty() && out[0] == '-';
+  const size_t digits = negative ? 1 : 0;
+  while (out.size() > digits + 1 && out[digits] == '0') out.erase(digits, 1);
+  return out;
+}
+
+absl::StatusOr<std::string> Certificate::PublicKeyPem() const {
+  EVP_PKEY* pkey = X509_get0_pubkey(impl_->x509.get());
+  if (pkey == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe(impl_->x509.get()), " has an undecodable public key: ", OpenSslErrors()));
+  }
+  return internal::PublicKeyPem(pkey);
+}
+
+absl::StatusOr<std::string> Certificate::PublicKeyDer() const {
+  EVP_PKEY* pkey = X509_get0_pubkey(impl_->x509.get());
+  if (pkey == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe(impl_->x509.get()), " has an undecodable public key: ", OpenSslErrors()));
+  }
+  return internal::PublicKeyDer(pkey);
+}
+
 absl::StatusOr<std::unique_ptr<Verifier>> Certificate::PublicKeyVerifier() const {
   EVP_PKEY* pkey = X509_get0_pubkey(impl_->x509.get());
   if (pkey == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(Describe(impl_->x509.get()), " has an undecodable public key: ", OpenSslErrors()));
   }
-  if (!IsP256(pkey)) {
-    return absl::UnimplementedError(absl::StrCat(Describe(impl_->x509.get()), " has a ", KeyDescription(pkey),
-                                                 " public key; only EC P-256 keys are supported"));
+  if (internal::KindOf(pkey) != internal::KeyKind::kP256) {
+    return absl::UnimplementedError(
+        absl::StrCat(Describe(impl_->x509.get()), " has a ", KeyDescription(pkey),
+                     " public key; only EC P-256 keys are supported here (CreateVerifierFromCertificate also "
+                     "handles Ed25519 and SM2)"));
   }
-  unsigned char* raw = nullptr;
-  int size = i2d_PUBKEY(pkey, &raw);
-  OpenSslBytesPtr spki(raw);
-  if (size <= 0) {
+  absl::StatusOr<std::string> spki = internal::PublicKeyDer(pkey);
+  if (!spki.ok()) {
     return absl::InternalError(absl::StrCat("cannot encode the public key of ", Describe(impl_->x509.get()),
-                                            ": ", OpenSslErrors()));
+                                            ": ", spki.status().message()));
   }
-  absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> verifier = EcdsaP256Verifier::CreateFromPublicKeyDer(
-      absl::string_view(reinterpret_cast<const char*>(spki.get()), static_cast<size_t>(size)));
+  absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> verifier = EcdsaP256Verifier::CreateFromPublicKeyDer(*spki);
   if (!verifier.ok()) return verifier.status();
   return std::unique_ptr<Verifier>(*std::move(verifier));
 }
 
-struct ChainValidator::Impl {
+namespace {
+
+// The CRLs of a validator, and those that are SM2-signed and were verified here with the
+// default user id (OpenSSL 3 checks CRL signatures with an empty SM2 id and would refuse them).
+struct CrlState {
+  std::vector<internal::X509CrlPtr> crls;
+  std::vector<const X509_CRL*> sm2_verified;
+};
+
+struct AnchorStore {
+  std::vector<std::unique_ptr<Certificate>> anchors;
   X509StorePtr store;
 };
 
-ChainValidator::ChainValidator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-ChainValidator::~ChainValidator() = default;
-
-absl::StatusOr<std::unique_ptr<ChainValidator>> ChainValidator::Create(absl::string_view anchors_pem) {
+absl::StatusOr<AnchorStore> BuildAnchorStore(absl::string_view anchors_pem) {
   absl::StatusOr<std::vector<std::unique_ptr<Certificate>>> anchors = Certificate::BundleFromPem(anchors_pem);
   if (!anchors.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("trust anchors: ", anchors.status().message()));
@@ -352,13 +406,178 @@ absl::StatusOr<std::unique_ptr<ChainValidator>> ChainValidator::Create(absl::str
           absl::StrCat("cannot add trust anchor ", Describe(x509), ": ", OpenSslErrors()));
     }
   }
+  AnchorStore out;
+  out.anchors = *std::move(anchors);
+  out.store = std::move(store);
+  return out;
+}
+
+absl::StatusOr<std::vector<internal::X509CrlPtr>> ParseCrls(absl::string_view pem) {
+  BioPtr bio = ReadOnlyBio(pem);
+  if (bio == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
+  }
+  ERR_clear_error();
+  std::vector<internal::X509CrlPtr> crls;
+  while (true) {
+    internal::X509CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, RefusePassphrase, nullptr));
+    if (crl == nullptr) {
+      unsigned long err = ERR_peek_last_error();
+      if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
+        ERR_clear_error();
+        break;
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("CRL #", crls.size() + 1, " in the PEM bundle is malformed: ", OpenSslErrors()));
+    }
+    crls.push_back(std::move(crl));
+  }
+  if (crls.empty()) {
+    return absl::InvalidArgumentError(
+        "CRL bundle contains no CRL (expected \"BEGIN X509 CRL\" blocks); pass no CRLs to disable revocation "
+        "checking");
+  }
+  return crls;
+}
+
+std::string NameOf(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) {
+    ERR_clear_error();
+    return "unknown name";
+  }
+  return internal::BioContents(bio.get());
+}
+
+// The exact to-be-signed bytes of a CRL, cut from its DER rather than re-encoded.
+absl::StatusOr<std::string> CrlTbs(X509_CRL* crl) {
+  unsigned char* raw = nullptr;
+  int size = i2d_X509_CRL(crl, &raw);
+  OpenSslBytesPtr der(raw);
+  if (size <= 0) return absl::InvalidArgumentError(absl::StrCat("cannot encode the CRL: ", OpenSslErrors()));
+  const unsigned char* p = der.get();
+  long length = 0;
+  int tag = 0;
+  int cls = 0;
+  if (ASN1_get_object(&p, &length, &tag, &cls, size) & 0x80) {
+    return absl::InvalidArgumentError("CRL is not a DER SEQUENCE");
+  }
+  const unsigned char* tbs_start = p;
+  const long remaining = size - (p - der.get());
+  if (ASN1_get_object(&p, &length, &tag, &cls, remaining) & 0x80 || (p - tbs_start) + length > remaining) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("CRL has a malformed tbsCertList");
+  }
+  return std::string(reinterpret_cast<const char*>(tbs_start), static_cast<size_t>((p - tbs_start) + length));
+}
+
+// Checks the CRL's signature against the anchors named as its issuer. Sets *sm2 when it is
+// an SM2 signature verified here with the default user id.
+absl::Status VerifyCrlSignature(X509_CRL* crl, const std::vector<std::unique_ptr<Certificate>>& anchors,
+                                bool* sm2) {
+  const X509_NAME* issuer = X509_CRL_get_issuer(crl);
+  bool issuer_found = false;
+  for (const std::unique_ptr<Certificate>& anchor : anchors) {
+    X509* x509 = anchor->impl().x509.get();
+    if (X509_NAME_cmp(X509_get_subject_name(x509), issuer) != 0) continue;
+    issuer_found = true;
+    EVP_PKEY* key = X509_get0_pubkey(x509);
+    if (key == nullptr) continue;
+    if (X509_CRL_get_signature_nid(crl) == NID_SM2_with_SM3) {
+      if (internal::KindOf(key) != internal::KeyKind::kSm2) continue;
+      absl::StatusOr<std::string> spki = internal::PublicKeyDer(key);
+      if (!spki.ok()) continue;
+      absl::StatusOr<std::unique_ptr<Sm2Verifier>> verifier = Sm2Verifier::CreateFromPublicKeyDer(*spki);
+      absl::StatusOr<std::string> tbs = CrlTbs(crl);
+      if (!verifier.ok() || !tbs.ok()) continue;
+      const ASN1_BIT_STRING* signature = nullptr;
+      const X509_ALGOR* algorithm = nullptr;
+      X509_CRL_get0_signature(crl, &signature, &algorithm);
+      absl::string_view sig_bytes(reinterpret_cast<const char*>(ASN1_STRING_get0_data(signature)),
+                                  static_cast<size_t>(ASN1_STRING_length(signature)));
+      if ((*verifier)->Verify(sig_bytes, *tbs).ok()) {
+        *sm2 = true;
+        return absl::OkStatus();
+      }
+    } else if (X509_CRL_verify(crl, key) == 1) {
+      return absl::OkStatus();
+    }
+    ERR_clear_error();
+  }
+  if (!issuer_found) {
+    return absl::InvalidArgumentError(absl::StrCat("CRL issued by \"", NameOf(issuer),
+                                                   "\" matches no configured trust anchor; configure its CA "
+                                                   "as an anchor or drop the CRL"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("CRL issued by \"", NameOf(issuer),
+                                                 "\" has a signature that does not verify with that trust "
+                                                 "anchor's key; it is corrupt or forged"));
+}
+
+// Accepts OpenSSL's CRL signature failure only for SM2 CRLs verified at construction.
+int CrlAwareVerifyCallback(int ok, X509_STORE_CTX* ctx) {
+  if (ok == 1 || X509_STORE_CTX_get_error(ctx) != X509_V_ERR_CRL_SIGNATURE_FAILURE) return ok;
+  const auto* state = static_cast<const CrlState*>(X509_STORE_CTX_get_app_data(ctx));
+  const X509_CRL* crl = X509_STORE_CTX_get0_current_crl(ctx);
+  if (state != nullptr && crl != nullptr &&
+      std::find(state->sm2_verified.begin(), state->sm2_verified.end(), crl) != state->sm2_verified.end()) {
+    X509_STORE_CTX_set_error(ctx, X509_V_OK);
+    return 1;
+  }
+  return ok;
+}
+
+}  // namespace
+
+struct ChainValidator::Impl {
+  std::vector<std::unique_ptr<Certificate>> anchors;
+  X509StorePtr store;
+  std::unique_ptr<CrlState> crls;  // null: revocation is not checked
+};
+
+ChainValidator::ChainValidator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ChainValidator::~ChainValidator() = default;
+
+absl::StatusOr<std::unique_ptr<ChainValidator>> ChainValidator::Create(absl::string_view anchors_pem) {
+  absl::StatusOr<AnchorStore> built = BuildAnchorStore(anchors_pem);
+  if (!built.ok()) return built.status();
   // The configured anchors are trusted as given, even when one is an intermediate
   // rather than a self-signed root; otherwise pinning an agency's issuing CA fails.
-  if (X509_STORE_set_flags(store.get(), X509_V_FLAG_PARTIAL_CHAIN) != 1) {
+  if (X509_STORE_set_flags(built->store.get(), X509_V_FLAG_PARTIAL_CHAIN) != 1) {
     return absl::InternalError(absl::StrCat("cannot configure the X509_STORE: ", OpenSslErrors()));
   }
   auto impl = std::make_unique<Impl>();
-  impl->store = std::move(store);
+  impl->anchors = std::move(built->anchors);
+  impl->store = std::move(built->store);
+  return std::unique_ptr<ChainValidator>(new ChainValidator(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<ChainValidator>> ChainValidator::Create(absl::string_view anchors_pem,
+                                                                       absl::string_view crls_pem) {
+  absl::StatusOr<AnchorStore> built = BuildAnchorStore(anchors_pem);
+  if (!built.ok()) return built.status();
+  absl::StatusOr<std::vector<internal::X509CrlPtr>> crls = ParseCrls(crls_pem);
+  if (!crls.ok()) return crls.status();
+  auto state = std::make_unique<CrlState>();
+  for (internal::X509CrlPtr& crl : *crls) {
+    bool sm2 = false;
+    if (absl::Status s = VerifyCrlSignature(crl.get(), built->anchors, &sm2); !s.ok()) return s;
+    if (X509_STORE_add_crl(built->store.get(), crl.get()) != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot add the CRL of \"", NameOf(X509_CRL_get_issuer(crl.get())),
+                                                     "\": ", OpenSslErrors()));
+    }
+    if (sm2) state->sm2_verified.push_back(crl.get());
+    state->crls.push_back(std::move(crl));
+  }
+  // CRL_CHECK: the leaf's issuer must have a current CRL here that does not list the leaf.
+  if (X509_STORE_set_flags(built->store.get(), X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_CRL_CHECK) != 1) {
+    return absl::InternalError(absl::StrCat("cannot configure the X509_STORE: ", OpenSslErrors()));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->anchors = std::move(built->anchors);
+  impl->store = std::move(built->store);
+  impl->crls = std::move(state);
   return std::unique_ptr<ChainValidator>(new ChainValidator(std::move(impl)));
 }
 
@@ -372,6 +591,10 @@ absl::Status ChainValidator::Validate(const Certificate& leaf, absl::Time at, Ke
     return absl::InternalError(absl::StrCat("cannot initialise chain validation: ", OpenSslErrors()));
   }
   X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), absl::ToTimeT(at));
+  if (impl_->crls != nullptr) {
+    X509_STORE_CTX_set_app_data(ctx.get(), impl_->crls.get());
+    X509_STORE_CTX_set_verify_cb(ctx.get(), CrlAwareVerifyCallback);
+  }
   // The TLS purposes also make OpenSSL check that every CA on the path may issue for them.
   int openssl_purpose = 0;
   if (purpose == KeyPurpose::kTlsClient) openssl_purpose = X509_PURPOSE_SSL_CLIENT;
@@ -394,6 +617,15 @@ absl::Status ChainValidator::Validate(const Certificate& leaf, absl::Time at, Ke
       absl::StrAppend(&reason, " (notBefore ",
                       FormatUtc(ToAbslTime(X509_get0_notBefore(failing), absl::InfiniteFuture())),
                       ", checked at ", FormatUtc(at), ")");
+    } else if (error == X509_V_ERR_CERT_REVOKED) {
+      absl::StrAppend(&reason, ": serial ", leaf.SerialHex(), " is listed as revoked on the CRL of \"",
+                      IssuerDistinguishedName(failing), "\"");
+    } else if (error == X509_V_ERR_UNABLE_TO_GET_CRL) {
+      absl::StrAppend(&reason, " (no CRL of issuer \"", IssuerDistinguishedName(failing),
+                      "\" is configured; with CRLs configured, every issuer needs one)");
+    } else if (error == X509_V_ERR_CRL_HAS_EXPIRED || error == X509_V_ERR_CRL_NOT_YET_VALID) {
+      absl::StrAppend(&reason, " (CRL of issuer \"", IssuerDistinguishedName(failing), "\", checked at ",
+                      FormatUtc(at), "; install a current CRL)");
     } else if (error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
                error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) {
       absl::StrAppend(&reason, " (issuer \"", IssuerDistinguishedName(failing),

@@ -29,7 +29,16 @@ class Certificate {
   std::string SubjectCommonName() const;
   absl::Time not_before() const;
   absl::Time not_after() const;
-  // A verifier for the certificate's public key (P-256 only for now).
+  // Serial number as lowercase hex without leading zeros (what IssueCrl takes).
+  std::string SerialHex() const;
+  // The subject public key as SubjectPublicKeyInfo PEM (e.g. to wrap a key to this subject)
+  // and DER.
+  absl::StatusOr<std::string> PublicKeyPem() const;
+  absl::StatusOr<std::string> PublicKeyDer() const;
+  // A verifier for the certificate's public key, EC P-256 (ECDSA) only: callers that do not
+  // check a signature's declared algorithm rely on other key types being refused
+  // (UNIMPLEMENTED). For Ed25519 and SM2 keys use CreateVerifierFromCertificate
+  // (signer_factory.h), which takes the expected algorithm.
   absl::StatusOr<std::unique_ptr<Verifier>> PublicKeyVerifier() const;
 
   struct Impl;
@@ -48,15 +57,24 @@ enum class KeyPurpose {
   kSigning,    // keyUsage digitalSignature
 };
 
-// Validates leaf certificates against a fixed set of trust anchors.
+// Validates leaf certificates against a fixed set of trust anchors and, optionally, their CRLs.
+// SM2-signed certificates and CRLs are verified with the default SM2 user id (GM/T 0015).
 class ChainValidator {
  public:
-  // `anchors_pem`: one or more CA certificates.
+  // `anchors_pem`: one or more CA certificates. No revocation checking.
   static absl::StatusOr<std::unique_ptr<ChainValidator>> Create(absl::string_view anchors_pem);
+  // As above, plus revocation checking of every leaf against `crls_pem`, one or more PEM CRLs
+  // ("BEGIN X509 CRL"). Each CRL must be issued and correctly signed by one of the anchors
+  // (INVALID_ARGUMENT otherwise). With CRLs configured, a leaf whose issuer has no CRL here,
+  // or whose issuer's CRL is outside its thisUpdate..nextUpdate window, fails: revocation
+  // status that cannot be established is a refusal, not a pass.
+  static absl::StatusOr<std::unique_ptr<ChainValidator>> Create(absl::string_view anchors_pem,
+                                                                absl::string_view crls_pem);
   ~ChainValidator();
 
-  // OK when `leaf` chains to an anchor, is valid at `at`, and allows `purpose`;
-  // otherwise UNAUTHENTICATED with OpenSSL's reason (expired, unknown issuer, ...).
+  // OK when `leaf` chains to an anchor, is valid at `at`, is not revoked (when CRLs are
+  // configured) and allows `purpose`; otherwise UNAUTHENTICATED with OpenSSL's reason
+  // (expired, unknown issuer, "certificate revoked", ...).
   absl::Status Validate(const Certificate& leaf, absl::Time at, KeyPurpose purpose) const;
 
  private:

@@ -1,4 +1,4 @@
-// SHA-256 (one-shot and streaming) and hex helpers over the OpenSSL 3 EVP digest API.
+// SHA-256 and SM3 (one-shot and streaming) and hex helpers over the OpenSSL 3 EVP digest API.
 #include "security/digest.h"
 
 #include <cstdio>
@@ -15,7 +15,7 @@
 namespace caselink::security {
 namespace {
 
-constexpr size_t kSha256Size = 32;
+constexpr size_t kDigestSize = 32;  // SHA-256 and SM3
 constexpr char kHexDigits[] = "0123456789abcdef";
 
 struct EvpMdCtxDeleter {
@@ -23,15 +23,64 @@ struct EvpMdCtxDeleter {
 };
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
 
-// The digest API has no error channel, and SHA-256 only fails on allocation failure
+// The digest API has no error channel, and a digest only fails on allocation failure
 // or a broken OpenSSL install; continuing would hand out a wrong hash as an id.
-[[noreturn]] void DieOnOpenSslFailure(const char* operation) {
+[[noreturn]] void DieOnOpenSslFailure(const char* algorithm, const char* operation) {
   unsigned long err = ERR_get_error();
   char reason[256] = "unknown error";
   if (err != 0) ERR_error_string_n(err, reason, sizeof(reason));
-  std::fprintf(stderr, "caselink: fatal: SHA-256 %s failed in OpenSSL: %s\n", operation, reason);
+  std::fprintf(stderr, "caselink: fatal: %s %s failed in OpenSSL: %s\n", algorithm, operation, reason);
   std::abort();
 }
+
+// Fetched once: the implicit fetch of EVP_DigestInit_ex by name costs a lookup per call.
+// SM3 is looked up by name because a build may leave it out; that build cannot run
+// the GM profile at all, so the failure is fatal and says so.
+const EVP_MD* Sm3Md() {
+  static const EVP_MD* const md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SM3", nullptr);
+    if (fetched == nullptr) DieOnOpenSslFailure("SM3", "lookup (this OpenSSL lacks SM3, required by the GM profile)");
+    return fetched;
+  }();
+  return md;
+}
+
+// The state both hashers share: one EVP digest context, used once.
+struct EvpHashState {
+  const char* name = "";
+  EvpMdCtxPtr md_ctx;
+  bool finished = false;
+
+  void Init(const char* algorithm, const EVP_MD* md) {
+    name = algorithm;
+    md_ctx.reset(EVP_MD_CTX_new());
+    if (md_ctx == nullptr) DieOnOpenSslFailure(name, "context allocation");
+    if (EVP_DigestInit_ex(md_ctx.get(), md, nullptr) != 1) DieOnOpenSslFailure(name, "init");
+  }
+
+  void Update(absl::string_view data) {
+    if (finished) {
+      std::fprintf(stderr, "caselink: fatal: %s hasher Update called after Finish\n", name);
+      std::abort();
+    }
+    if (data.empty()) return;
+    if (EVP_DigestUpdate(md_ctx.get(), data.data(), data.size()) != 1) DieOnOpenSslFailure(name, "update");
+  }
+
+  std::string Finish() {
+    if (finished) {
+      std::fprintf(stderr, "caselink: fatal: %s hasher Finish called twice\n", name);
+      std::abort();
+    }
+    finished = true;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    if (EVP_DigestFinal_ex(md_ctx.get(), digest, &size) != 1 || size != kDigestSize) {
+      DieOnOpenSslFailure(name, "final");
+    }
+    return std::string(reinterpret_cast<const char*>(digest), size);
+  }
+};
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -42,51 +91,66 @@ int HexValue(char c) {
 
 }  // namespace
 
+const char* DigestAlgorithmName(DigestAlgorithm algorithm) {
+  switch (algorithm) {
+    case DigestAlgorithm::kSha256:
+      return "SHA-256";
+    case DigestAlgorithm::kSm3:
+      return "SM3";
+  }
+  return "unknown digest";
+}
+
+size_t DigestSize(DigestAlgorithm algorithm) { return kDigestSize; }
+
 std::string Sha256(absl::string_view data) {
   Sha256Hasher hasher;
   hasher.Update(data);
   return hasher.Finish();
 }
 
-struct Sha256Hasher::Context {
-  EvpMdCtxPtr md_ctx;
-  bool finished = false;
-};
-
-Sha256Hasher::Sha256Hasher() : ctx_(std::make_unique<Context>()) {
-  ctx_->md_ctx.reset(EVP_MD_CTX_new());
-  if (ctx_->md_ctx == nullptr) DieOnOpenSslFailure("context allocation");
-  if (EVP_DigestInit_ex(ctx_->md_ctx.get(), EVP_sha256(), nullptr) != 1) {
-    DieOnOpenSslFailure("init");
-  }
+std::string Sm3(absl::string_view data) {
+  Sm3Hasher hasher;
+  hasher.Update(data);
+  return hasher.Finish();
 }
+
+std::string Digest(DigestAlgorithm algorithm, absl::string_view data) {
+  std::unique_ptr<Hasher> hasher = NewHasher(algorithm);
+  hasher->Update(data);
+  return hasher->Finish();
+}
+
+std::unique_ptr<Hasher> NewHasher(DigestAlgorithm algorithm) {
+  switch (algorithm) {
+    case DigestAlgorithm::kSha256:
+      return std::make_unique<Sha256Hasher>();
+    case DigestAlgorithm::kSm3:
+      return std::make_unique<Sm3Hasher>();
+  }
+  std::fprintf(stderr, "caselink: fatal: unknown DigestAlgorithm %d\n", static_cast<int>(algorithm));
+  std::abort();
+}
+
+struct Sha256Hasher::Context : EvpHashState {};
+
+Sha256Hasher::Sha256Hasher() : ctx_(std::make_unique<Context>()) { ctx_->Init("SHA-256", EVP_sha256()); }
 
 Sha256Hasher::~Sha256Hasher() = default;
 
-void Sha256Hasher::Update(absl::string_view data) {
-  if (ctx_->finished) {
-    std::fprintf(stderr, "caselink: fatal: Sha256Hasher::Update called after Finish\n");
-    std::abort();
-  }
-  if (data.empty()) return;
-  if (EVP_DigestUpdate(ctx_->md_ctx.get(), data.data(), data.size()) != 1) {
-    DieOnOpenSslFailure("update");
-  }
-}
+void Sha256Hasher::Update(absl::string_view data) { ctx_->Update(data); }
 
-std::string Sha256Hasher::Finish() {
-  if (ctx_->finished) {
-    std::fprintf(stderr, "caselink: fatal: Sha256Hasher::Finish called twice\n");
-    std::abort();
-  }
-  ctx_->finished = true;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_DigestFinal_ex(ctx_->md_ctx.get(), digest, &size) != 1 || size != kSha256Size) {
-    DieOnOpenSslFailure("final");
-  }
-  return std::string(reinterpret_cast<const char*>(digest), size);
-}
+std::string Sha256Hasher::Finish() { return ctx_->Finish(); }
+
+struct Sm3Hasher::Context : EvpHashState {};
+
+Sm3Hasher::Sm3Hasher() : ctx_(std::make_unique<Context>()) { ctx_->Init("SM3", Sm3Md()); }
+
+Sm3Hasher::~Sm3Hasher() = default;
+
+void Sm3Hasher::Update(absl::string_view data) { ctx_->Update(data); }
+
+std::string Sm3Hasher::Finish() { return ctx_->Finish(); }
 
 std::string HexEncode(absl::string_view bytes) {
   std::string hex;

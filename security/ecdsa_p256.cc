@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -315,6 +316,43 @@ absl::Status EcdsaP256Verifier::Verify(absl::string_view signature, absl::string
     return absl::UnauthenticatedError("signature does not verify");
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> EcdsaSignatureP1363ToDer(absl::string_view p1363, size_t scalar_size) {
+  if (scalar_size == 0 || p1363.size() != 2 * scalar_size) {
+    return absl::InvalidArgumentError(absl::StrCat("P1363 signature must be ", 2 * scalar_size,
+                                                   " bytes (r || s), got ", p1363.size()));
+  }
+  const unsigned char* bytes = BytesOf(p1363);
+  BIGNUM* r = BN_bin2bn(bytes, static_cast<int>(scalar_size), nullptr);
+  BIGNUM* s = BN_bin2bn(bytes + scalar_size, static_cast<int>(scalar_size), nullptr);
+  EcdsaSigPtr sig(ECDSA_SIG_new());
+  if (r == nullptr || s == nullptr || sig == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    return absl::ResourceExhaustedError(absl::StrCat("cannot convert the signature: ", OpenSslErrors()));
+  }
+  unsigned char* der_raw = nullptr;
+  int size = i2d_ECDSA_SIG(sig.get(), &der_raw);
+  OpenSslBytesPtr der(der_raw);
+  if (size <= 0) return absl::InternalError(absl::StrCat("cannot DER-encode the signature: ", OpenSslErrors()));
+  return std::string(reinterpret_cast<const char*>(der.get()), static_cast<size_t>(size));
+}
+
+absl::StatusOr<std::string> EcdsaSignatureDerToP1363(absl::string_view der, size_t scalar_size) {
+  const unsigned char* p = BytesOf(der);
+  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  if (sig == nullptr || p != BytesOf(der) + der.size()) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("signature is not a DER SEQUENCE { r INTEGER, s INTEGER }");
+  }
+  std::string out(2 * scalar_size, '\0');
+  unsigned char* dst = reinterpret_cast<unsigned char*>(out.data());
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), dst, static_cast<int>(scalar_size)) < 0 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), dst + scalar_size, static_cast<int>(scalar_size)) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("r or s does not fit in ", scalar_size, " bytes"));
+  }
+  return out;
 }
 
 }  // namespace caselink::security

@@ -1,6 +1,7 @@
 // ECDSA over P-256 with SHA-256, DER-encoded signatures, through OpenSSL 3 EVP.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -48,5 +49,11 @@ class EcdsaP256Verifier : public Verifier {
   explicit EcdsaP256Verifier(std::unique_ptr<Key> key);
   std::unique_ptr<Key> key_;
 };
+
+// Signature encodings for ECDSA and SM2: IEEE P1363 r || s (each `scalar_size` bytes, as
+// WebCrypto and JOSE use) to the DER SEQUENCE { r, s } the verifiers take, and back.
+// Wrong lengths and malformed DER are INVALID_ARGUMENT.
+absl::StatusOr<std::string> EcdsaSignatureP1363ToDer(absl::string_view p1363, size_t scalar_size = 32);
+absl::StatusOr<std::string> EcdsaSignatureDerToP1363(absl::string_view der, size_t scalar_size = 32);
 
 }  // namespace caselink::security

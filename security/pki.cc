@@ -1,5 +1,5 @@
-// P-256 key generation and X.509 issuance for development PKIs (`pki init`) and tests,
-// with the extensions each CertificateProfile promises.
+// P-256, Ed25519 and SM2 key generation, X.509 certificate and CRL issuance for development
+// PKIs (`pki init`) and tests, with the extensions each CertificateProfile promises.
 #include "security/pki.h"
 
 #include <memory>
@@ -20,6 +20,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "security/openssl_util.h"
+#include "security/sm2.h"
 
 namespace caselink::security {
 namespace {
@@ -63,6 +65,18 @@ using BignumPtr = std::unique_ptr<BIGNUM, BignumDeleter>;
 using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter>;
 using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, GeneralNameDeleter>;
 using Asn1StringPtr = std::unique_ptr<ASN1_STRING, Asn1StringDeleter>;
+struct Asn1TimeDeleter {
+  void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
+};
+struct Asn1IntegerDeleter {
+  void operator()(ASN1_INTEGER* i) const { ASN1_INTEGER_free(i); }
+};
+struct X509RevokedDeleter {
+  void operator()(X509_REVOKED* r) const { X509_REVOKED_free(r); }
+};
+using Asn1TimePtr = std::unique_ptr<ASN1_TIME, Asn1TimeDeleter>;
+using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, Asn1IntegerDeleter>;
+using X509RevokedPtr = std::unique_ptr<X509_REVOKED, X509RevokedDeleter>;
 
 // Drains the thread's OpenSSL error queue so a stale error never leaks into a
 // later, unrelated message.
@@ -94,19 +108,6 @@ std::string BioContents(BIO* bio) {
   return std::string(data, static_cast<size_t>(size));
 }
 
-bool IsP256(EVP_PKEY* pkey) {
-  if (!EVP_PKEY_is_a(pkey, "EC")) return false;
-  char group[80] = {0};
-  size_t group_len = 0;
-  if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), &group_len) != 1) {
-    ERR_clear_error();
-    return false;
-  }
-  int nid = OBJ_sn2nid(group);
-  if (nid == NID_undef) nid = EC_curve_nist2nid(group);
-  return nid == NID_X9_62_prime256v1;
-}
-
 absl::StatusOr<X509Ptr> ParseCertificate(absl::string_view pem) {
   BioPtr bio = ReadOnlyBio(pem);
   if (bio == nullptr) {
@@ -120,6 +121,8 @@ absl::StatusOr<X509Ptr> ParseCertificate(absl::string_view pem) {
   return x509;
 }
 
+// Issuers sign with the algorithm of their key: ECDSA-SHA256 for P-256, SM2-SM3 for SM2,
+// pure Ed25519 for Ed25519.
 absl::StatusOr<EvpPkeyPtr> ParseIssuerKey(absl::string_view pem) {
   BioPtr bio = ReadOnlyBio(pem);
   if (bio == nullptr) {
@@ -130,11 +133,57 @@ absl::StatusOr<EvpPkeyPtr> ParseIssuerKey(absl::string_view pem) {
     return absl::InvalidArgumentError(absl::StrCat(
         "issuer private key is not an unencrypted PKCS#8 or SEC1 PEM key: ", OpenSslErrors()));
   }
-  if (!IsP256(pkey.get())) {
-    return absl::InvalidArgumentError("issuer private key must be EC P-256 (certificates are signed with "
-                                      "ECDSA-SHA256)");
+  switch (internal::KindOf(pkey.get())) {
+    case internal::KeyKind::kP256:
+    case internal::KeyKind::kEd25519:
+      return pkey;
+    case internal::KeyKind::kSm2: {
+      absl::StatusOr<internal::EvpPkeyPtr> sm2 = internal::NormalizeSm2Key(
+          internal::EvpPkeyPtr(pkey.release()), /*include_private=*/true);
+      if (!sm2.ok()) return sm2.status();
+      return EvpPkeyPtr(sm2->release());
+    }
+    case internal::KeyKind::kOther:
+      break;
   }
-  return pkey;
+  return absl::InvalidArgumentError(absl::StrCat("issuer private key is ", internal::KeyDescription(pkey.get()),
+                                                 "; expected EC P-256 (ECDSA-SHA256), SM2 (SM2-SM3) or Ed25519"));
+}
+
+// A signing context for certificates and CRLs: the digest follows the key type, and SM2
+// signs with the default user id that GM/T 0015 verifiers assume.
+absl::StatusOr<internal::EvpMdCtxPtr> IssuerSigningContext(EVP_PKEY* key) {
+  internal::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
+  }
+  const internal::KeyKind kind = internal::KindOf(key);
+  const EVP_MD* md = nullptr;
+  if (kind == internal::KeyKind::kP256) md = EVP_sha256();
+  if (kind == internal::KeyKind::kSm2) md = EVP_sm3();
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key) != 1) {
+    return absl::InternalError(absl::StrCat("cannot set up issuer signing: ", OpenSslErrors()));
+  }
+  if (kind == internal::KeyKind::kSm2 &&
+      EVP_PKEY_CTX_set1_id(pctx, kSm2DefaultUserId, sizeof(kSm2DefaultUserId) - 1) <= 0) {
+    return absl::InternalError(absl::StrCat("cannot set the SM2 user id for issuing: ", OpenSslErrors()));
+  }
+  return ctx;
+}
+
+absl::StatusOr<KeyPair> EncodeKeyPair(EVP_PKEY* pkey) {
+  absl::StatusOr<std::string> private_pem = internal::PrivateKeyPem(pkey);
+  if (!private_pem.ok()) return private_pem.status();
+  absl::StatusOr<std::string> public_pem = internal::PublicKeyPem(pkey);
+  if (!public_pem.ok()) {
+    internal::WipeString(*private_pem);
+    return public_pem.status();
+  }
+  KeyPair pair;
+  pair.private_key_pem = *std::move(private_pem);
+  pair.public_key_pem = *std::move(public_pem);
+  return pair;
 }
 
 absl::StatusOr<EvpPkeyPtr> ParseSubjectKey(absl::string_view pem) {
@@ -373,6 +422,30 @@ absl::StatusOr<KeyPair> GenerateEcP256KeyPair() {
   return pair;
 }
 
+absl::StatusOr<KeyPair> GenerateSm2KeyPair() {
+  // Type "SM2" (not EC on curve SM2), so the key selects the SM2 algorithms everywhere.
+  EvpPkeyPtr pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "SM2"));
+  if (pkey == nullptr) {
+    return absl::InternalError(absl::StrCat("SM2 key generation failed (does this OpenSSL support SM2?): ",
+                                            OpenSslErrors()));
+  }
+  return EncodeKeyPair(pkey.get());
+}
+
+absl::StatusOr<KeyPair> GenerateEd25519KeyPair() {
+  EvpPkeyPtr pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (pkey == nullptr) {
+    return absl::InternalError(absl::StrCat("Ed25519 key generation failed: ", OpenSslErrors()));
+  }
+  return EncodeKeyPair(pkey.get());
+}
+
+absl::StatusOr<std::string> PublicKeyPemFromPrivateKey(absl::string_view private_key_pem) {
+  absl::StatusOr<internal::EvpPkeyPtr> pkey = internal::ParsePrivateKeyPem(private_key_pem, "private key");
+  if (!pkey.ok()) return pkey.status();
+  return internal::PublicKeyPem(pkey->get());
+}
+
 absl::StatusOr<std::string> IssueCertificate(const CertificateRequest& request,
                                              const std::string& issuer_certificate_pem,
                                              const std::string& issuer_private_key_pem) {
@@ -427,11 +500,93 @@ absl::StatusOr<std::string> IssueCertificate(const CertificateRequest& request,
   }
   X509* extension_issuer = self_signed ? x509.get() : issuer_cert.get();
   if (absl::Status s = AddExtensions(x509.get(), extension_issuer, request); !s.ok()) return s;
-  if (X509_sign(x509.get(), issuer_key->get(), EVP_sha256()) <= 0) {
+  absl::StatusOr<internal::EvpMdCtxPtr> signing = IssuerSigningContext(issuer_key->get());
+  if (!signing.ok()) return signing.status();
+  if (X509_sign_ctx(x509.get(), signing->get()) <= 0) {
     return absl::InternalError(
         absl::StrCat("signing certificate '", request.common_name, "' failed: ", OpenSslErrors()));
   }
   return ToPem(x509.get());
+}
+
+absl::StatusOr<std::string> IssueCrl(const std::string& issuer_certificate_pem,
+                                     const std::string& issuer_private_key_pem,
+                                     const std::vector<std::string>& revoked_serials_hex, absl::Time this_update,
+                                     absl::Time next_update) {
+  if (this_update == absl::InfinitePast() || this_update == absl::InfiniteFuture() ||
+      next_update == absl::InfinitePast() || next_update == absl::InfiniteFuture() || this_update >= next_update) {
+    return absl::InvalidArgumentError("CRL needs finite this_update before next_update");
+  }
+  absl::StatusOr<X509Ptr> issuer = ParseCertificate(issuer_certificate_pem);
+  if (!issuer.ok()) return issuer.status();
+  absl::StatusOr<EvpPkeyPtr> issuer_key = ParseIssuerKey(issuer_private_key_pem);
+  if (!issuer_key.ok()) return issuer_key.status();
+  if (X509_check_private_key(issuer->get(), issuer_key->get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("issuer private key does not match the issuer certificate's public key");
+  }
+  if (X509_check_ca(issuer->get()) == 0) {
+    return absl::InvalidArgumentError("CRL issuer certificate is not a CA (basicConstraints CA:TRUE missing)");
+  }
+  if ((X509_get_extension_flags(issuer->get()) & EXFLAG_KUSAGE) != 0 &&
+      (X509_get_key_usage(issuer->get()) & KU_CRL_SIGN) == 0) {
+    return absl::InvalidArgumentError("CRL issuer certificate's keyUsage does not include cRLSign");
+  }
+
+  internal::X509CrlPtr crl(X509_CRL_new());
+  if (crl == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a CRL: ", OpenSslErrors()));
+  }
+  Asn1TimePtr last(ASN1_TIME_set(nullptr, absl::ToTimeT(this_update)));
+  Asn1TimePtr next(ASN1_TIME_set(nullptr, absl::ToTimeT(next_update)));
+  if (last == nullptr || next == nullptr || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer->get())) != 1 ||
+      X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 || X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1) {
+    return absl::InternalError(absl::StrCat("cannot set the CRL header: ", OpenSslErrors()));
+  }
+  for (const std::string& hex : revoked_serials_hex) {
+    BIGNUM* raw = nullptr;
+    const bool plain_hex = !hex.empty() && hex.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+    if (!plain_hex || BN_hex2bn(&raw, hex.c_str()) != static_cast<int>(hex.size())) {
+      BN_free(raw);
+      ERR_clear_error();
+      return absl::InvalidArgumentError(absl::StrCat("revoked serial '", hex, "' is not a hex number"));
+    }
+    BignumPtr serial_bn(raw);
+    Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(serial_bn.get(), nullptr));
+    X509RevokedPtr revoked(X509_REVOKED_new());
+    if (serial == nullptr || revoked == nullptr || X509_REVOKED_set_serialNumber(revoked.get(), serial.get()) != 1 ||
+        X509_REVOKED_set_revocationDate(revoked.get(), last.get()) != 1 ||
+        X509_CRL_add0_revoked(crl.get(), revoked.get()) != 1) {
+      return absl::InternalError(absl::StrCat("cannot add revoked serial ", hex, ": ", OpenSslErrors()));
+    }
+    revoked.release();  // now owned by the CRL
+  }
+  if (X509_CRL_sort(crl.get()) != 1) {
+    return absl::InternalError(absl::StrCat("cannot sort the CRL entries: ", OpenSslErrors()));
+  }
+  // RFC 5280 5.2: conforming CRLs carry the authority key id and a CRL number; the
+  // thisUpdate second makes successive test CRLs increase.
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer->get(), nullptr, nullptr, crl.get(), 0);
+  X509V3_set_ctx_nodb(&ctx);
+  X509ExtensionPtr aki(X509V3_EXT_nconf_nid(nullptr, &ctx, NID_authority_key_identifier, "keyid:always"));
+  Asn1IntegerPtr number(ASN1_INTEGER_new());
+  if (aki == nullptr || X509_CRL_add_ext(crl.get(), aki.get(), -1) != 1 || number == nullptr ||
+      ASN1_INTEGER_set_int64(number.get(), absl::ToUnixSeconds(this_update)) != 1 ||
+      X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, X509V3_ADD_DEFAULT) != 1) {
+    return absl::InternalError(absl::StrCat("cannot add the CRL extensions: ", OpenSslErrors()));
+  }
+  absl::StatusOr<internal::EvpMdCtxPtr> signing = IssuerSigningContext(issuer_key->get());
+  if (!signing.ok()) return signing.status();
+  if (X509_CRL_sign_ctx(crl.get(), signing->get()) <= 0) {
+    return absl::InternalError(absl::StrCat("signing the CRL failed: ", OpenSslErrors()));
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_X509_CRL(bio.get(), crl.get()) != 1) {
+    return absl::InternalError(absl::StrCat("cannot PEM-encode the CRL: ", OpenSslErrors()));
+  }
+  return BioContents(bio.get());
 }
 
 }  // namespace caselink::security

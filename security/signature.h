@@ -10,8 +10,11 @@
 
 namespace caselink::security {
 
+// The algorithm always travels with a signature, so verification never guesses.
 enum class SignatureAlgorithm {
-  kEcdsaP256Sha256,  // ASN.1 DER (r, s)
+  kEcdsaP256Sha256,  // INTL profile: ECDSA P-256 with SHA-256, ASN.1 DER (r, s)
+  kEd25519,          // INTL profile (allowed): RFC 8032 Ed25519, 64 bytes R || S
+  kSm2Sm3,           // GM profile: SM2 with SM3 over ZA || M (GB/T 32918.2), ASN.1 DER (r, s)
 };
 
 class Signer {

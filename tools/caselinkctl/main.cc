@@ -18,10 +18,19 @@
 #include "gateway/config.h"
 #include "security/digest.h"
 #include "tools/client/agency_client.h"
+#include "tools/caselinkctl/audit_command.h"
+#include "tools/caselinkctl/cli.h"
 #include "tools/devpki/dev_pki.h"
 
 namespace caselink {
 namespace {
+
+using cli::Connect;
+using cli::Fail;
+using cli::Flags;
+using cli::FormatTime;
+using cli::ParseFlags;
+using cli::ToJson;
 
 constexpr char kMainUsage[] =
     "usage: caselinkctl [global flags] COMMAND [flags]\n"
@@ -32,6 +41,7 @@ constexpr char kMainUsage[] =
     "  inbox         receive the agency's deliveries (and acknowledge them)\n"
     "  case show     show a case with its timeline\n"
     "  case list     list the agency's cases\n"
+    "  audit         tree heads, proofs, queries, log verification and case bundles\n"
     "\n"
     "Global flags (or environment variables):\n"
     "  --pki DIR          PKI folder made by 'pki init'        (CASELINK_PKI)\n"
@@ -39,80 +49,6 @@ constexpr char kMainUsage[] =
     "  --gateway H:P      gateway address, default 127.0.0.1:7443 (CASELINK_GATEWAY)\n"
     "\n"
     "Run 'caselinkctl COMMAND --help' for a command's flags.\n";
-
-struct Flags {
-  std::map<std::string, std::vector<std::string>> values;
-  std::vector<std::string> positional;
-  bool help = false;
-
-  std::string Get(const std::string& name, const std::string& fallback = "") const {
-    auto it = values.find(name);
-    return it == values.end() || it->second.empty() ? fallback : it->second.back();
-  }
-  bool Has(const std::string& name) const { return values.contains(name); }
-};
-
-// --name value, --name=value, or a bare --switch (from `switches`).
-absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args, const std::vector<std::string>& switches) {
-  Flags flags;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      flags.help = true;
-    } else if (a.rfind("--", 0) == 0) {
-      std::string name = a.substr(2), value;
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      } else if (std::find(switches.begin(), switches.end(), name) != switches.end()) {
-        value = "true";
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
-      }
-      flags.values[name].push_back(value);
-    } else {
-      flags.positional.push_back(a);
-    }
-  }
-  return flags;
-}
-
-int Fail(const absl::Status& status) {
-  std::cerr << "caselinkctl: " << absl::StatusCodeToString(status.code()) << ": " << status.message() << "\n";
-  return 1;
-}
-
-std::string Env(const char* name, const std::string& fallback = "") {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : fallback;
-}
-
-std::string ToJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = false;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  return out;
-}
-
-std::string FormatTime(const google::protobuf::Timestamp& t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
-                          absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(t)), absl::UTCTimeZone());
-}
-
-absl::StatusOr<std::unique_ptr<AgencyClient>> Connect(const Flags& global) {
-  const std::string pki = global.Get("pki", Env("CASELINK_PKI"));
-  const std::string agency = global.Get("agency", Env("CASELINK_AGENCY"));
-  const std::string gateway = global.Get("gateway", Env("CASELINK_GATEWAY", "127.0.0.1:7443"));
-  if (pki.empty()) return absl::InvalidArgumentError("--pki DIR (or CASELINK_PKI) is required");
-  if (agency.empty()) return absl::InvalidArgumentError("--agency ID (or CASELINK_AGENCY) is required");
-  auto identity = LoadAgencyIdentity(pki, agency);
-  if (!identity.ok()) return identity.status();
-  return AgencyClient::Create(*identity, gateway);
-}
 
 void PrintReceipt(const v1::SubmitResponse& resp) {
   v1::SubmissionReceipt r;
@@ -397,6 +333,7 @@ int main(int argc, char** argv) {
   if (command == "submit") return Submit(global, rest);
   if (command == "inbox") return Inbox(global, rest);
   if (command == "case") return CaseCommand(global, rest);
+  if (command == "audit") return AuditCommand(global, rest);
   std::cerr << "unknown command '" << command << "'\n" << kMainUsage;
   return 2;
 }

@@ -1,0 +1,47 @@
+// AuditService: compliance queries with explicit visibility rules, signed tree
+// heads, inclusion and consistency proofs, and court-ready case bundles.
+#pragma once
+
+#include "adapters/clock/clock.h"
+#include "caselink/v1/services.grpc.pb.h"
+#include "gateway/services.h"
+#include "security/merkle/tree_hasher.h"
+#include "security/signature.h"
+
+namespace caselink {
+
+class AuditServiceImpl final : public v1::AuditService::CallbackService {
+ public:
+  AuditServiceImpl(ServiceContext ctx, PeerIdentifier& peers, const security::Signer& signer, const Clock& clock,
+                   const merkle::TreeHasher& hasher)
+      : ctx_(ctx), peers_(peers), signer_(signer), clock_(clock), hasher_(hasher) {}
+
+  // Who sees what: an agency, the records of its own actions and of cases it
+  // is party to; an agency with the "auditor" role, every record of its
+  // province (the first two digits of its region) and the gateway's own
+  // events; anything else is PERMISSION_DENIED. Every query is audited.
+  grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* context, const v1::AuditQueryRequest* request,
+                                  v1::AuditQueryResponse* response) override;
+  // Size 0: signs the current log (or returns the head already signed for
+  // that size). Otherwise the head stored for exactly that size.
+  grpc::ServerUnaryReactor* GetTreeHead(grpc::CallbackServerContext* context, const v1::GetTreeHeadRequest* request,
+                                        v1::SignedTreeHead* response) override;
+  grpc::ServerUnaryReactor* GetInclusionProof(grpc::CallbackServerContext* context,
+                                              const v1::InclusionProofRequest* request,
+                                              v1::InclusionProof* response) override;
+  grpc::ServerUnaryReactor* GetConsistencyProof(grpc::CallbackServerContext* context,
+                                                const v1::ConsistencyProofRequest* request,
+                                                v1::ConsistencyProof* response) override;
+  // For the agencies party to the case and auditors of its province.
+  grpc::ServerUnaryReactor* ExportCase(grpc::CallbackServerContext* context, const v1::ExportCaseRequest* request,
+                                       v1::CaseBundle* response) override;
+
+ private:
+  ServiceContext ctx_;
+  PeerIdentifier& peers_;
+  const security::Signer& signer_;
+  const Clock& clock_;
+  const merkle::TreeHasher& hasher_;
+};
+
+}  // namespace caselink
