@@ -2,7 +2,6 @@
 // wipes any plaintext it produced when the tag fails, so callers never see unauthenticated data.
 #include "security/aes_gcm.h"
 
-#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,9 +17,12 @@ namespace caselink::security {
 namespace {
 
 using internal::BytesOf;
+using internal::CipherUpdateAll;
 using internal::EvpCipherCtxPtr;
 using internal::MutableBytesOf;
 using internal::OpenSslErrors;
+
+constexpr char kName[] = "AES-GCM";
 
 const EVP_CIPHER* CipherForKeySize(size_t size) {
   switch (size) {
@@ -33,22 +35,6 @@ const EVP_CIPHER* CipherForKeySize(size_t size) {
     default:
       return nullptr;
   }
-}
-
-// Feeds `in` through EVP_CipherUpdate in int-sized pieces; `out` (when non-null) receives
-// the same number of bytes (GCM is a stream mode).
-bool UpdateAll(EVP_CIPHER_CTX* ctx, absl::string_view in, unsigned char* out) {
-  while (!in.empty()) {
-    const size_t n = std::min(in.size(), internal::kMaxEvpChunk);
-    int written = 0;
-    if (EVP_CipherUpdate(ctx, out, &written, BytesOf(in), static_cast<int>(n)) != 1) return false;
-    if (out != nullptr) {
-      if (static_cast<size_t>(written) != n) return false;
-      out += n;
-    }
-    in.remove_prefix(n);
-  }
-  return true;
 }
 
 }  // namespace
@@ -85,27 +71,18 @@ AesGcm::~AesGcm() = default;
 size_t AesGcm::key_size() const { return state_->key.size(); }
 
 absl::StatusOr<std::string> AesGcm::Encrypt(absl::string_view plaintext, absl::string_view aad) const {
-  std::string iv;
-  if (absl::Status s = internal::RandomBytes(kIvSize, &iv); !s.ok()) return s;
-  absl::StatusOr<std::string> sealed = EncryptWithIv(iv, plaintext, aad);
-  if (!sealed.ok()) return sealed.status();
-  return absl::StrCat(iv, *sealed);
+  return internal::SealUnderRandomIv(kIvSize,
+                                     [&](absl::string_view iv) { return EncryptWithIv(iv, plaintext, aad); });
 }
 
 absl::StatusOr<std::string> AesGcm::Decrypt(absl::string_view ciphertext, absl::string_view aad) const {
-  if (ciphertext.size() < kIvSize + kTagSize) {
-    return absl::InvalidArgumentError(absl::StrCat("AES-GCM ciphertext is ", ciphertext.size(),
-                                                   " bytes; at least ", kIvSize + kTagSize,
-                                                   " (IV and tag) are required"));
-  }
+  if (absl::Status s = internal::CheckAeadHoldsIvAndTag(kName, ciphertext, kIvSize, kTagSize); !s.ok()) return s;
   return DecryptWithIv(ciphertext.substr(0, kIvSize), ciphertext.substr(kIvSize), aad);
 }
 
 absl::StatusOr<std::string> AesGcm::EncryptWithIv(absl::string_view iv, absl::string_view plaintext,
                                                   absl::string_view aad) const {
-  if (iv.size() != kIvSize) {
-    return absl::InvalidArgumentError(absl::StrCat("AES-GCM IV must be ", kIvSize, " bytes, got ", iv.size()));
-  }
+  if (absl::Status s = internal::CheckAeadIvSize(kName, iv, kIvSize); !s.ok()) return s;
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (ctx == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a cipher context: ", OpenSslErrors()));
@@ -116,7 +93,7 @@ absl::StatusOr<std::string> AesGcm::EncryptWithIv(absl::string_view iv, absl::st
   }
   std::string out(plaintext.size() + kTagSize, '\0');
   int final_size = 0;
-  if (!UpdateAll(ctx.get(), aad, nullptr) || !UpdateAll(ctx.get(), plaintext, MutableBytesOf(out)) ||
+  if (!CipherUpdateAll(ctx.get(), aad, nullptr) || !CipherUpdateAll(ctx.get(), plaintext, MutableBytesOf(out)) ||
       EVP_EncryptFinal_ex(ctx.get(), MutableBytesOf(out) + plaintext.size(), &final_size) != 1 ||
       final_size != 0 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, kTagSize, MutableBytesOf(out) + plaintext.size()) !=
@@ -128,13 +105,8 @@ absl::StatusOr<std::string> AesGcm::EncryptWithIv(absl::string_view iv, absl::st
 
 absl::StatusOr<std::string> AesGcm::DecryptWithIv(absl::string_view iv, absl::string_view ciphertext_and_tag,
                                                   absl::string_view aad) const {
-  if (iv.size() != kIvSize) {
-    return absl::InvalidArgumentError(absl::StrCat("AES-GCM IV must be ", kIvSize, " bytes, got ", iv.size()));
-  }
-  if (ciphertext_and_tag.size() < kTagSize) {
-    return absl::InvalidArgumentError(absl::StrCat("AES-GCM ciphertext is ", ciphertext_and_tag.size(),
-                                                   " bytes; the ", kTagSize, "-byte tag alone needs more"));
-  }
+  if (absl::Status s = internal::CheckAeadIvSize(kName, iv, kIvSize); !s.ok()) return s;
+  if (absl::Status s = internal::CheckAeadHoldsTag(kName, ciphertext_and_tag, kTagSize); !s.ok()) return s;
   const absl::string_view ciphertext = ciphertext_and_tag.substr(0, ciphertext_and_tag.size() - kTagSize);
   std::string tag(ciphertext_and_tag.substr(ciphertext.size()));
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
@@ -146,7 +118,8 @@ absl::StatusOr<std::string> AesGcm::DecryptWithIv(absl::string_view iv, absl::st
     return absl::InternalError(absl::StrCat("AES-GCM decryption setup failed: ", OpenSslErrors()));
   }
   std::string plaintext(ciphertext.size(), '\0');
-  if (!UpdateAll(ctx.get(), aad, nullptr) || !UpdateAll(ctx.get(), ciphertext, MutableBytesOf(plaintext))) {
+  if (!CipherUpdateAll(ctx.get(), aad, nullptr) ||
+      !CipherUpdateAll(ctx.get(), ciphertext, MutableBytesOf(plaintext))) {
     internal::WipeString(plaintext);
     return absl::InternalError(absl::StrCat("AES-GCM decryption failed: ", OpenSslErrors()));
   }

@@ -35,49 +35,21 @@ namespace {
 constexpr size_t kPemLineLength = 64;
 constexpr char kTimeFormat[] = "%Y-%m-%dT%H:%M:%SZ";
 
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Deleter {
-  void operator()(X509* x509) const { X509_free(x509); }
-};
+using internal::BioPtr;
+using internal::OpenSslBytesPtr;
+using internal::OpenSslErrors;
+using internal::ReadOnlyBio;
+using internal::RefusePassphrase;
+using internal::X509Ptr;
+
 struct X509StoreDeleter {
   void operator()(X509_STORE* store) const { X509_STORE_free(store); }
 };
 struct X509StoreCtxDeleter {
   void operator()(X509_STORE_CTX* ctx) const { X509_STORE_CTX_free(ctx); }
 };
-struct OpenSslFreeDeleter {
-  void operator()(unsigned char* p) const { OPENSSL_free(p); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 using X509StorePtr = std::unique_ptr<X509_STORE, X509StoreDeleter>;
 using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, X509StoreCtxDeleter>;
-using OpenSslBytesPtr = std::unique_ptr<unsigned char, OpenSslFreeDeleter>;
-
-// Drains the thread's OpenSSL error queue so a stale error never leaks into a
-// later, unrelated message.
-std::string OpenSslErrors() {
-  std::string out;
-  while (unsigned long err = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(err, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no OpenSSL error reported" : out;
-}
-
-// Certificates never carry passphrases; refusing keeps OpenSSL from ever
-// prompting on the terminal.
-int RefusePassphrase(char*, int, int, void*) { return -1; }
-
-// BIO_new_mem_buf refuses a null pointer, which a default string_view has.
-BioPtr ReadOnlyBio(absl::string_view text) {
-  static constexpr char kEmpty[] = "";
-  return BioPtr(BIO_new_mem_buf(text.empty() ? kEmpty : text.data(), static_cast<int>(text.size())));
-}
 
 absl::StatusOr<std::string> DerOf(X509* x509) {
   unsigned char* raw = nullptr;
@@ -118,17 +90,18 @@ absl::Time ToAbslTime(const ASN1_TIME* time, absl::Time fallback) {
                          absl::UTCTimeZone());
 }
 
-// RFC 2253 form, so an operator can match it against the anchors they configured.
-std::string IssuerDistinguishedName(X509* x509) {
+// RFC 2253 form, so an operator can match it against the anchors they configured;
+// `unprintable` stands in for a name OpenSSL cannot print.
+std::string NameOf(const X509_NAME* name, absl::string_view unprintable = "unknown name") {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr || X509_NAME_print_ex(bio.get(), X509_get_issuer_name(x509), 0, XN_FLAG_RFC2253) < 0) {
+  if (bio == nullptr || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) {
     ERR_clear_error();
-    return "unknown issuer";
+    return std::string(unprintable);
   }
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio.get(), &data);
-  return size > 0 ? std::string(data, static_cast<size_t>(size)) : std::string();
+  return internal::BioContents(bio.get());
 }
+
+std::string IssuerDistinguishedName(X509* x509) { return NameOf(X509_get_issuer_name(x509), "unknown issuer"); }
 
 std::string FormatUtc(absl::Time t) { return absl::FormatTime(kTimeFormat, t, absl::UTCTimeZone()); }
 
@@ -137,21 +110,26 @@ std::string Describe(X509* x509) {
   return cn.empty() ? std::string("certificate without common name") : absl::StrCat("certificate '", cn, "'");
 }
 
-std::string KeyDescription(EVP_PKEY* pkey) {
-  const char* type = EVP_PKEY_get0_type_name(pkey);
-  if (type == nullptr) type = OBJ_nid2sn(EVP_PKEY_get_base_id(pkey));
-  std::string out = type != nullptr ? type : "unknown";
-  char group[80] = {0};
-  size_t group_len = 0;
-  if (EVP_PKEY_is_a(pkey, "EC")) {
-    if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), &group_len) == 1) {
-      absl::StrAppend(&out, " on curve ", group);
-    } else {
-      ERR_clear_error();
-      absl::StrAppend(&out, " with explicit curve parameters");
-    }
+// The certificate's public key, owned by the certificate.
+absl::StatusOr<EVP_PKEY*> PublicKeyOf(X509* x509) {
+  EVP_PKEY* pkey = X509_get0_pubkey(x509);
+  if (pkey == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe(x509), " has an undecodable public key: ", OpenSslErrors()));
   }
-  return out;
+  return pkey;
+}
+
+// After a failed PEM read from a bundle: true (and the error cleared) when the read failed
+// only because no further block starts. Running out of PEM blocks is how a bundle normally
+// ends; anything else is a damaged block the operator has to fix.
+bool ReachedEndOfPem() {
+  unsigned long err = ERR_peek_last_error();
+  if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
+    ERR_clear_error();
+    return true;
+  }
+  return false;
 }
 
 // OpenSSL 3 verifies an SM2 signature on a certificate with the certificate's
@@ -221,19 +199,12 @@ Certificate::Certificate(std::unique_ptr<Impl> impl, std::string der)
 Certificate::~Certificate() = default;
 
 absl::StatusOr<std::unique_ptr<Certificate>> Certificate::FromPem(absl::string_view pem) {
-  BioPtr bio = ReadOnlyBio(pem);
-  if (bio == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
-  }
-  X509Ptr x509(PEM_read_bio_X509(bio.get(), nullptr, RefusePassphrase, nullptr));
-  if (x509 == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "text is not a PEM certificate (expected a \"BEGIN CERTIFICATE\" block): ", OpenSslErrors()));
-  }
-  absl::StatusOr<std::string> der = DerOf(x509.get());
+  absl::StatusOr<X509Ptr> x509 = internal::ParseCertificatePem(pem, "text");
+  if (!x509.ok()) return x509.status();
+  absl::StatusOr<std::string> der = DerOf(x509->get());
   if (!der.ok()) return der.status();
   auto impl = std::make_unique<Impl>();
-  impl->x509 = std::move(x509);
+  impl->x509 = *std::move(x509);
   return std::unique_ptr<Certificate>(new Certificate(std::move(impl), *std::move(der)));
 }
 
@@ -254,22 +225,14 @@ absl::StatusOr<std::unique_ptr<Certificate>> Certificate::FromDer(absl::string_v
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<Certificate>>> Certificate::BundleFromPem(absl::string_view pem) {
-  BioPtr bio = ReadOnlyBio(pem);
-  if (bio == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
-  }
+  absl::StatusOr<BioPtr> bio = ReadOnlyBio(pem);
+  if (!bio.ok()) return bio.status();
   ERR_clear_error();
   std::vector<std::unique_ptr<Certificate>> certificates;
   while (true) {
-    X509Ptr x509(PEM_read_bio_X509(bio.get(), nullptr, RefusePassphrase, nullptr));
+    X509Ptr x509(PEM_read_bio_X509(bio->get(), nullptr, RefusePassphrase, nullptr));
     if (x509 == nullptr) {
-      // Running out of PEM blocks is how the loop normally ends; anything else
-      // is a damaged block the operator has to fix.
-      unsigned long err = ERR_peek_last_error();
-      if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
-        ERR_clear_error();
-        break;
-      }
+      if (ReachedEndOfPem()) break;
       return absl::InvalidArgumentError(absl::StrCat("certificate #", certificates.size() + 1,
                                                      " in the PEM bundle is malformed: ", OpenSslErrors()));
     }
@@ -333,36 +296,27 @@ std::string Certificate::SerialHex() const {
 }
 
 absl::StatusOr<std::string> Certificate::PublicKeyPem() const {
-  EVP_PKEY* pkey = X509_get0_pubkey(impl_->x509.get());
-  if (pkey == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Describe(impl_->x509.get()), " has an undecodable public key: ", OpenSslErrors()));
-  }
-  return internal::PublicKeyPem(pkey);
+  absl::StatusOr<EVP_PKEY*> pkey = PublicKeyOf(impl_->x509.get());
+  if (!pkey.ok()) return pkey.status();
+  return internal::PublicKeyPem(*pkey);
 }
 
 absl::StatusOr<std::string> Certificate::PublicKeyDer() const {
-  EVP_PKEY* pkey = X509_get0_pubkey(impl_->x509.get());
-  if (pkey == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Describe(impl_->x509.get()), " has an undecodable public key: ", OpenSslErrors()));
-  }
-  return internal::PublicKeyDer(pkey);
+  absl::StatusOr<EVP_PKEY*> pkey = PublicKeyOf(impl_->x509.get());
+  if (!pkey.ok()) return pkey.status();
+  return internal::PublicKeyDer(*pkey);
 }
 
 absl::StatusOr<std::unique_ptr<Verifier>> Certificate::PublicKeyVerifier() const {
-  EVP_PKEY* pkey = X509_get0_pubkey(impl_->x509.get());
-  if (pkey == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Describe(impl_->x509.get()), " has an undecodable public key: ", OpenSslErrors()));
-  }
-  if (internal::KindOf(pkey) != internal::KeyKind::kP256) {
+  absl::StatusOr<EVP_PKEY*> pkey = PublicKeyOf(impl_->x509.get());
+  if (!pkey.ok()) return pkey.status();
+  if (internal::KindOf(*pkey) != internal::KeyKind::kP256) {
     return absl::UnimplementedError(
-        absl::StrCat(Describe(impl_->x509.get()), " has a ", KeyDescription(pkey),
+        absl::StrCat(Describe(impl_->x509.get()), " has a ", internal::KeyDescription(*pkey),
                      " public key; only EC P-256 keys are supported here (CreateVerifierFromCertificate also "
                      "handles Ed25519 and SM2)"));
   }
-  absl::StatusOr<std::string> spki = internal::PublicKeyDer(pkey);
+  absl::StatusOr<std::string> spki = internal::PublicKeyDer(*pkey);
   if (!spki.ok()) {
     return absl::InternalError(absl::StrCat("cannot encode the public key of ", Describe(impl_->x509.get()),
                                             ": ", spki.status().message()));
@@ -413,20 +367,14 @@ absl::StatusOr<AnchorStore> BuildAnchorStore(absl::string_view anchors_pem) {
 }
 
 absl::StatusOr<std::vector<internal::X509CrlPtr>> ParseCrls(absl::string_view pem) {
-  BioPtr bio = ReadOnlyBio(pem);
-  if (bio == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
-  }
+  absl::StatusOr<BioPtr> bio = ReadOnlyBio(pem);
+  if (!bio.ok()) return bio.status();
   ERR_clear_error();
   std::vector<internal::X509CrlPtr> crls;
   while (true) {
-    internal::X509CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, RefusePassphrase, nullptr));
+    internal::X509CrlPtr crl(PEM_read_bio_X509_CRL(bio->get(), nullptr, RefusePassphrase, nullptr));
     if (crl == nullptr) {
-      unsigned long err = ERR_peek_last_error();
-      if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
-        ERR_clear_error();
-        break;
-      }
+      if (ReachedEndOfPem()) break;
       return absl::InvalidArgumentError(
           absl::StrCat("CRL #", crls.size() + 1, " in the PEM bundle is malformed: ", OpenSslErrors()));
     }
@@ -438,15 +386,6 @@ absl::StatusOr<std::vector<internal::X509CrlPtr>> ParseCrls(absl::string_view pe
         "checking");
   }
   return crls;
-}
-
-std::string NameOf(const X509_NAME* name) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (bio == nullptr || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) {
-    ERR_clear_error();
-    return "unknown name";
-  }
-  return internal::BioContents(bio.get());
 }
 
 // The exact to-be-signed bytes of a CRL, cut from its DER rather than re-encoded.

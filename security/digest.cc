@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "security/openssl_util.h"
 
 namespace caselink::security {
 namespace {
@@ -18,10 +19,7 @@ namespace {
 constexpr size_t kDigestSize = 32;  // SHA-256 and SM3
 constexpr char kHexDigits[] = "0123456789abcdef";
 
-struct EvpMdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
+using internal::EvpMdCtxPtr;
 
 // The digest API has no error channel, and a digest only fails on allocation failure
 // or a broken OpenSSL install; continuing would hand out a wrong hash as an id.

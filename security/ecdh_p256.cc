@@ -17,6 +17,7 @@
 namespace caselink::security {
 namespace {
 
+using internal::CheckIsP256;
 using internal::EvpPkeyCtxPtr;
 using internal::EvpPkeyPtr;
 using internal::OpenSslErrors;
@@ -51,14 +52,6 @@ absl::StatusOr<std::string> DeriveKek(absl::string_view shared, absl::string_vie
                                       absl::string_view recipient_point) {
   return HkdfSha256(shared, /*salt=*/"", absl::StrCat(kEcdhP256WrapInfo, ephemeral_point, recipient_point),
                     kKekSize);
-}
-
-absl::Status CheckIsP256(const EVP_PKEY* pkey, absl::string_view what) {
-  if (internal::KindOf(pkey) != internal::KeyKind::kP256) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is ", internal::KeyDescription(pkey),
-                                                   "; expected an EC key on P-256 (prime256v1)"));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace

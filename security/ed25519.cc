@@ -29,6 +29,13 @@ absl::Status CheckIsEd25519(const EVP_PKEY* pkey, absl::string_view what) {
   return absl::OkStatus();
 }
 
+// What the SubjectPublicKeyInfo verifier factories do with the key they parsed.
+absl::StatusOr<EvpPkeyPtr> VerifierKey(absl::StatusOr<EvpPkeyPtr> parsed) {
+  if (!parsed.ok()) return parsed.status();
+  if (absl::Status s = CheckIsEd25519(parsed->get(), "public key"); !s.ok()) return s;
+  return parsed;
+}
+
 absl::StatusOr<std::string> RawPublicKey(const EVP_PKEY* pkey) {
   std::string raw(kEd25519PublicKeySize, '\0');
   size_t size = raw.size();
@@ -107,21 +114,15 @@ absl::StatusOr<std::string> Ed25519Signer::Sign(absl::string_view data) const {
 }
 
 absl::StatusOr<std::unique_ptr<Ed25519Verifier>> Ed25519Verifier::CreateFromPublicKeyPem(absl::string_view pem) {
-  absl::StatusOr<EvpPkeyPtr> pkey = internal::ParsePublicKeyPem(pem, "public key");
+  absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyPem(pem, "public key"));
   if (!pkey.ok()) return pkey.status();
-  if (absl::Status s = CheckIsEd25519(pkey->get(), "public key"); !s.ok()) return s;
-  auto key = std::make_unique<Key>();
-  key->pkey = *std::move(pkey);
-  return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::move(key)));
+  return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::make_unique<Key>(Key{*std::move(pkey)})));
 }
 
 absl::StatusOr<std::unique_ptr<Ed25519Verifier>> Ed25519Verifier::CreateFromPublicKeyDer(absl::string_view der) {
-  absl::StatusOr<EvpPkeyPtr> pkey = internal::ParsePublicKeyDer(der, "public key");
+  absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyDer(der, "public key"));
   if (!pkey.ok()) return pkey.status();
-  if (absl::Status s = CheckIsEd25519(pkey->get(), "public key"); !s.ok()) return s;
-  auto key = std::make_unique<Key>();
-  key->pkey = *std::move(pkey);
-  return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::move(key)));
+  return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::make_unique<Key>(Key{*std::move(pkey)})));
 }
 
 absl::StatusOr<std::unique_ptr<Ed25519Verifier>> Ed25519Verifier::CreateFromRawPublicKey(absl::string_view raw) {

@@ -1,7 +1,8 @@
-// Shared OpenSSL plumbing for caselink_security: error text, PEM/DER key parsing, SM2 key
-// normalisation and strict signature encoding checks.
+// Shared OpenSSL plumbing for caselink_security: error text, PEM/DER key and certificate
+// parsing, SM2 key normalisation, strict signature encoding checks and AEAD framing.
 #include "security/openssl_util.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <string>
@@ -59,10 +60,16 @@ const unsigned char* BytesOf(absl::string_view s) {
 
 unsigned char* MutableBytesOf(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
-BioPtr ReadOnlyBio(absl::string_view text) {
+absl::StatusOr<BioPtr> ReadOnlyBio(absl::string_view text) {
   static constexpr char kEmpty[] = "";
-  if (text.size() > static_cast<size_t>(INT_MAX)) return nullptr;
-  return BioPtr(BIO_new_mem_buf(text.empty() ? kEmpty : text.data(), static_cast<int>(text.size())));
+  BioPtr bio;
+  if (text.size() <= static_cast<size_t>(INT_MAX)) {
+    bio.reset(BIO_new_mem_buf(text.empty() ? kEmpty : text.data(), static_cast<int>(text.size())));
+  }
+  if (bio == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
+  }
+  return bio;
 }
 
 std::string BioContents(BIO* bio) {
@@ -104,11 +111,24 @@ KeyKind KindOf(const EVP_PKEY* pkey) {
   return KeyKind::kOther;
 }
 
-absl::StatusOr<EvpPkeyPtr> NormalizeSm2Key(EvpPkeyPtr pkey, bool include_private) {
-  if (KindOf(pkey.get()) != KeyKind::kSm2) {
+absl::Status CheckIsP256(const EVP_PKEY* pkey, absl::string_view what) {
+  if (KindOf(pkey) != KeyKind::kP256) {
     return absl::InvalidArgumentError(
-        absl::StrCat("key is ", KeyDescription(pkey.get()), "; expected an SM2 key on curve sm2p256v1"));
+        absl::StrCat(what, " is ", KeyDescription(pkey), "; expected an EC key on P-256 (prime256v1)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckIsSm2(const EVP_PKEY* pkey, absl::string_view what) {
+  if (KindOf(pkey) != KeyKind::kSm2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", KeyDescription(pkey), "; expected an SM2 key on curve sm2p256v1"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EvpPkeyPtr> NormalizeSm2Key(EvpPkeyPtr pkey, bool include_private) {
+  if (absl::Status s = CheckIsSm2(pkey.get(), "key"); !s.ok()) return s;
   if (EVP_PKEY_is_a(pkey.get(), "SM2")) return pkey;
   // An EC-typed key on the SM2 curve would be used with ECDSA by EVP; re-import its
   // components under the SM2 key manager so the SM2 algorithms apply.
@@ -143,11 +163,9 @@ absl::StatusOr<EvpPkeyPtr> NormalizeSm2Key(EvpPkeyPtr pkey, bool include_private
 }
 
 absl::StatusOr<EvpPkeyPtr> ParsePrivateKeyPem(absl::string_view pem, absl::string_view what) {
-  BioPtr bio = ReadOnlyBio(pem);
-  if (bio == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
-  }
-  EvpPkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, RefusePassphrase, nullptr));
+  absl::StatusOr<BioPtr> bio = ReadOnlyBio(pem);
+  if (!bio.ok()) return bio.status();
+  EvpPkeyPtr pkey(PEM_read_bio_PrivateKey(bio->get(), nullptr, RefusePassphrase, nullptr));
   if (pkey == nullptr) {
     std::string errors = OpenSslErrors();
     if (pem.find("ENCRYPTED") != absl::string_view::npos) {
@@ -161,11 +179,9 @@ absl::StatusOr<EvpPkeyPtr> ParsePrivateKeyPem(absl::string_view pem, absl::strin
 }
 
 absl::StatusOr<EvpPkeyPtr> ParsePublicKeyPem(absl::string_view pem, absl::string_view what) {
-  BioPtr bio = ReadOnlyBio(pem);
-  if (bio == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
-  }
-  EvpPkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, RefusePassphrase, nullptr));
+  absl::StatusOr<BioPtr> bio = ReadOnlyBio(pem);
+  if (!bio.ok()) return bio.status();
+  EvpPkeyPtr pkey(PEM_read_bio_PUBKEY(bio->get(), nullptr, RefusePassphrase, nullptr));
   if (pkey == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is not a SubjectPublicKeyInfo PEM (\"BEGIN PUBLIC KEY\"): ", OpenSslErrors()));
@@ -249,6 +265,26 @@ absl::Status CheckPublicKey(EVP_PKEY* pkey, absl::string_view what) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<EvpPkeyPtr> ValidatedSm2PublicKey(EvpPkeyPtr pkey, absl::string_view what) {
+  if (absl::Status s = CheckIsSm2(pkey.get(), what); !s.ok()) return s;
+  absl::StatusOr<EvpPkeyPtr> sm2 = NormalizeSm2Key(std::move(pkey), /*include_private=*/false);
+  if (!sm2.ok()) return sm2.status();
+  if (absl::Status s = CheckPublicKey(sm2->get(), what); !s.ok()) return s;
+  return sm2;
+}
+
+absl::StatusOr<X509Ptr> ParseCertificatePem(absl::string_view pem, absl::string_view what) {
+  absl::StatusOr<BioPtr> bio = ReadOnlyBio(pem);
+  if (!bio.ok()) return bio.status();
+  // Certificates never carry passphrases; refusing keeps OpenSSL from ever prompting.
+  X509Ptr x509(PEM_read_bio_X509(bio->get(), nullptr, RefusePassphrase, nullptr));
+  if (x509 == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " is not a PEM certificate (expected a \"BEGIN CERTIFICATE\" block): ", OpenSslErrors()));
+  }
+  return x509;
+}
+
 absl::StatusOr<std::string> PublicKeyPem(EVP_PKEY* pkey) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || PEM_write_bio_PUBKEY(bio.get(), pkey) != 1) {
@@ -278,6 +314,22 @@ absl::StatusOr<std::string> PrivateKeyPem(EVP_PKEY* pkey) {
   return pem;
 }
 
+absl::StatusOr<std::string> DigestSign(EVP_MD_CTX* ctx, const EVP_PKEY* pkey, absl::string_view data,
+                                       absl::string_view algorithm, absl::string_view key_id) {
+  int max_size = EVP_PKEY_get_size(pkey);
+  if (max_size <= 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot determine signature size for key '", key_id, "': ", OpenSslErrors()));
+  }
+  std::string signature(static_cast<size_t>(max_size), '\0');
+  size_t size = signature.size();
+  if (EVP_DigestSign(ctx, MutableBytesOf(signature), &size, BytesOf(data), data.size()) != 1) {
+    return absl::InternalError(absl::StrCat(algorithm, " signing failed for key '", key_id, "': ", OpenSslErrors()));
+  }
+  signature.resize(size);
+  return signature;
+}
+
 absl::Status CheckCanonicalDerSignature(absl::string_view signature) {
   const unsigned char* sig = BytesOf(signature);
   const unsigned char* p = sig;
@@ -304,6 +356,44 @@ absl::Status RandomBytes(size_t size, std::string* out) {
   if (size == 0) return absl::OkStatus();
   if (size > static_cast<size_t>(INT_MAX) || RAND_bytes(MutableBytesOf(*out), static_cast<int>(size)) != 1) {
     return absl::InternalError(absl::StrCat("the random number generator failed: ", OpenSslErrors()));
+  }
+  return absl::OkStatus();
+}
+
+bool CipherUpdateAll(EVP_CIPHER_CTX* ctx, absl::string_view in, unsigned char* out) {
+  while (!in.empty()) {
+    const size_t n = std::min(in.size(), kMaxEvpChunk);
+    int written = 0;
+    if (EVP_CipherUpdate(ctx, out, &written, BytesOf(in), static_cast<int>(n)) != 1) return false;
+    if (out != nullptr) {
+      if (static_cast<size_t>(written) != n) return false;
+      out += n;
+    }
+    in.remove_prefix(n);
+  }
+  return true;
+}
+
+absl::Status CheckAeadIvSize(absl::string_view name, absl::string_view iv, size_t iv_size) {
+  if (iv.size() != iv_size) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " IV must be ", iv_size, " bytes, got ", iv.size()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAeadHoldsTag(absl::string_view name, absl::string_view ciphertext_and_tag, size_t tag_size) {
+  if (ciphertext_and_tag.size() < tag_size) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " ciphertext is ", ciphertext_and_tag.size(),
+                                                   " bytes; the ", tag_size, "-byte tag alone needs more"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAeadHoldsIvAndTag(absl::string_view name, absl::string_view ciphertext, size_t iv_size,
+                                    size_t tag_size) {
+  if (ciphertext.size() < iv_size + tag_size) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " ciphertext is ", ciphertext.size(), " bytes; at least ",
+                                                   iv_size + tag_size, " (IV and tag) are required"));
   }
   return absl::OkStatus();
 }

@@ -1,10 +1,11 @@
-// Internal to caselink_security: OpenSSL handle owners, error draining and key parsing shared
-// by the primitives, so each one checks keys the same way. Not part of the public API.
+// Internal to caselink_security: OpenSSL handle owners, error draining, key parsing and AEAD
+// framing shared by the primitives, so each one checks keys the same way. Not the public API.
 #pragma once
 
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -131,15 +132,18 @@ void WipeString(std::string& s);
 // leaks into a later, unrelated message.
 std::string OpenSslErrors();
 
-// Encrypted keys would otherwise make OpenSSL prompt on the controlling terminal.
+// Encrypted keys would otherwise make OpenSSL prompt on the controlling terminal, which
+// hangs a daemon; refusing the passphrase turns that into an error.
 int RefusePassphrase(char*, int, int, void*);
 
 // EVP calls want a non-null pointer even for empty input.
 const unsigned char* BytesOf(absl::string_view s);
 unsigned char* MutableBytesOf(std::string& s);
 
-// BIO_new_mem_buf refuses a null pointer, which a default string_view has.
-BioPtr ReadOnlyBio(absl::string_view text);
+// A memory BIO reading `text`; RESOURCE_EXHAUSTED when OpenSSL cannot provide one. (The
+// BIO_new_mem_buf underneath refuses a null pointer, which a default string_view has.)
+absl::StatusOr<BioPtr> ReadOnlyBio(absl::string_view text);
+// Copies a memory BIO's contents; the BIO keeps (and frees) its own buffer.
 std::string BioContents(BIO* bio);
 
 // "EC on curve prime256v1", "ED25519", "SM2": names a key for error messages.
@@ -150,6 +154,11 @@ enum class KeyKind { kP256, kEd25519, kSm2, kOther };
 // Classifies a key; an EC key on the SM2 curve counts as kSm2 (OpenSSL 3 reports keys
 // from some encoders that way, and from others as type "SM2").
 KeyKind KindOf(const EVP_PKEY* pkey);
+
+// OK when `pkey` is an EC key on P-256 (CheckIsSm2: an SM2 key as KindOf counts it);
+// otherwise INVALID_ARGUMENT naming `what` and the key actually given.
+absl::Status CheckIsP256(const EVP_PKEY* pkey, absl::string_view what);
+absl::Status CheckIsSm2(const EVP_PKEY* pkey, absl::string_view what);
 
 // Returns a key of OpenSSL type "SM2" for an "SM2" key or an EC key on curve SM2, so
 // that EVP sign/verify/encrypt select the SM2 algorithms rather than ECDSA/ECIES-less EC.
@@ -172,11 +181,22 @@ absl::StatusOr<std::string> EcPublicPoint(const EVP_PKEY* pkey);
 // Rejects points off the curve or of wrong order before they are used.
 absl::Status CheckPublicKey(EVP_PKEY* pkey, absl::string_view what);
 
+// An SM2 public key ready for EVP: CheckIsSm2, NormalizeSm2Key and CheckPublicKey in turn.
+absl::StatusOr<EvpPkeyPtr> ValidatedSm2PublicKey(EvpPkeyPtr pkey, absl::string_view what);
+
+// The first certificate in a PEM text; `what` names the text in messages.
+absl::StatusOr<X509Ptr> ParseCertificatePem(absl::string_view pem, absl::string_view what);
+
 // SubjectPublicKeyInfo PEM and DER of a key.
 absl::StatusOr<std::string> PublicKeyPem(EVP_PKEY* pkey);
 absl::StatusOr<std::string> PublicKeyDer(EVP_PKEY* pkey);
 // PKCS#8 PEM; the temporary buffer is a secure-heap BIO that is wiped when freed.
 absl::StatusOr<std::string> PrivateKeyPem(EVP_PKEY* pkey);
+
+// Signs `data` with `ctx`, already set up by EVP_DigestSignInit for `pkey`, into a buffer of
+// the key's maximum signature size. `algorithm` ("ECDSA") and `key_id` name them in messages.
+absl::StatusOr<std::string> DigestSign(EVP_MD_CTX* ctx, const EVP_PKEY* pkey, absl::string_view data,
+                                       absl::string_view algorithm, absl::string_view key_id);
 
 // Accepts an ECDSA/SM2 signature only as the one canonical DER (r, s) encoding, so a
 // signature cannot be re-encoded into a second valid one. UNAUTHENTICATED otherwise.
@@ -187,5 +207,28 @@ absl::Status RandomBytes(size_t size, std::string* out);
 
 // EVP update functions take an int length; this bounds each call.
 inline constexpr size_t kMaxEvpChunk = size_t{1} << 30;
+
+// Feeds `in` through EVP_CipherUpdate in int-sized pieces; `out` (when non-null) receives
+// the same number of bytes, so this suits stream modes (GCM, CTR) only.
+bool CipherUpdateAll(EVP_CIPHER_CTX* ctx, absl::string_view in, unsigned char* out);
+
+// Framing of the random-IV AEADs (AES-GCM, SM4-CTR-HMAC-SM3): Encrypt() returns
+// iv || EncryptWithIv(iv, ...) and Decrypt() splits that again. `name` names the algorithm
+// in the INVALID_ARGUMENT messages of the length checks.
+absl::Status CheckAeadIvSize(absl::string_view name, absl::string_view iv, size_t iv_size);
+absl::Status CheckAeadHoldsTag(absl::string_view name, absl::string_view ciphertext_and_tag, size_t tag_size);
+absl::Status CheckAeadHoldsIvAndTag(absl::string_view name, absl::string_view ciphertext, size_t iv_size,
+                                    size_t tag_size);
+
+// Draws a fresh `iv_size`-byte IV and returns iv || seal(iv).
+template <typename Seal>
+absl::StatusOr<std::string> SealUnderRandomIv(size_t iv_size, Seal&& seal) {
+  std::string iv;
+  if (absl::Status s = RandomBytes(iv_size, &iv); !s.ok()) return s;
+  absl::StatusOr<std::string> sealed = std::forward<Seal>(seal)(absl::string_view(iv));
+  if (!sealed.ok()) return sealed.status();
+  iv.append(*sealed);
+  return iv;
+}
 
 }  // namespace caselink::security::internal

@@ -29,23 +29,18 @@ namespace {
 constexpr int kSerialBits = 128;
 constexpr char kP256Name[] = "P-256";
 
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* pkey) const { EVP_PKEY_free(pkey); }
-};
-struct X509Deleter {
-  void operator()(X509* x509) const { X509_free(x509); }
-};
+using internal::BignumPtr;
+using internal::BioContents;
+using internal::BioPtr;
+using internal::EvpPkeyPtr;
+using internal::OpenSslErrors;
+using internal::X509Ptr;
+
 struct X509NameDeleter {
   void operator()(X509_NAME* name) const { X509_NAME_free(name); }
 };
 struct X509ExtensionDeleter {
   void operator()(X509_EXTENSION* ext) const { X509_EXTENSION_free(ext); }
-};
-struct BignumDeleter {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
 };
 struct GeneralNamesDeleter {
   void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
@@ -56,15 +51,6 @@ struct GeneralNameDeleter {
 struct Asn1StringDeleter {
   void operator()(ASN1_STRING* s) const { ASN1_STRING_free(s); }
 };
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
-using X509NamePtr = std::unique_ptr<X509_NAME, X509NameDeleter>;
-using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, X509ExtensionDeleter>;
-using BignumPtr = std::unique_ptr<BIGNUM, BignumDeleter>;
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter>;
-using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, GeneralNameDeleter>;
-using Asn1StringPtr = std::unique_ptr<ASN1_STRING, Asn1StringDeleter>;
 struct Asn1TimeDeleter {
   void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
 };
@@ -74,79 +60,30 @@ struct Asn1IntegerDeleter {
 struct X509RevokedDeleter {
   void operator()(X509_REVOKED* r) const { X509_REVOKED_free(r); }
 };
+using X509NamePtr = std::unique_ptr<X509_NAME, X509NameDeleter>;
+using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, X509ExtensionDeleter>;
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter>;
+using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, GeneralNameDeleter>;
+using Asn1StringPtr = std::unique_ptr<ASN1_STRING, Asn1StringDeleter>;
 using Asn1TimePtr = std::unique_ptr<ASN1_TIME, Asn1TimeDeleter>;
 using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, Asn1IntegerDeleter>;
 using X509RevokedPtr = std::unique_ptr<X509_REVOKED, X509RevokedDeleter>;
 
-// Drains the thread's OpenSSL error queue so a stale error never leaks into a
-// later, unrelated message.
-std::string OpenSslErrors() {
-  std::string out;
-  while (unsigned long err = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(err, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no OpenSSL error reported" : out;
-}
-
-// Encrypted keys would otherwise make OpenSSL prompt on the controlling terminal.
-int RefusePassphrase(char*, int, int, void*) { return -1; }
-
-// BIO_new_mem_buf refuses a null pointer, which a default string_view has.
-BioPtr ReadOnlyBio(absl::string_view text) {
-  static constexpr char kEmpty[] = "";
-  return BioPtr(BIO_new_mem_buf(text.empty() ? kEmpty : text.data(), static_cast<int>(text.size())));
-}
-
-// Copies a memory BIO's contents; the BIO keeps (and frees) its own buffer.
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio, &data);
-  if (size <= 0 || data == nullptr) return "";
-  return std::string(data, static_cast<size_t>(size));
-}
-
-absl::StatusOr<X509Ptr> ParseCertificate(absl::string_view pem) {
-  BioPtr bio = ReadOnlyBio(pem);
-  if (bio == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
-  }
-  X509Ptr x509(PEM_read_bio_X509(bio.get(), nullptr, RefusePassphrase, nullptr));
-  if (x509 == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("issuer certificate is not a PEM certificate: ", OpenSslErrors()));
-  }
-  return x509;
-}
-
 // Issuers sign with the algorithm of their key: ECDSA-SHA256 for P-256, SM2-SM3 for SM2,
 // pure Ed25519 for Ed25519.
 absl::StatusOr<EvpPkeyPtr> ParseIssuerKey(absl::string_view pem) {
-  BioPtr bio = ReadOnlyBio(pem);
-  if (bio == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
-  }
-  EvpPkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, RefusePassphrase, nullptr));
-  if (pkey == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "issuer private key is not an unencrypted PKCS#8 or SEC1 PEM key: ", OpenSslErrors()));
-  }
-  switch (internal::KindOf(pkey.get())) {
+  absl::StatusOr<EvpPkeyPtr> pkey = internal::ParsePrivateKeyPem(pem, "issuer private key");
+  if (!pkey.ok()) return pkey.status();
+  switch (internal::KindOf(pkey->get())) {
     case internal::KeyKind::kP256:
     case internal::KeyKind::kEd25519:
       return pkey;
-    case internal::KeyKind::kSm2: {
-      absl::StatusOr<internal::EvpPkeyPtr> sm2 = internal::NormalizeSm2Key(
-          internal::EvpPkeyPtr(pkey.release()), /*include_private=*/true);
-      if (!sm2.ok()) return sm2.status();
-      return EvpPkeyPtr(sm2->release());
-    }
+    case internal::KeyKind::kSm2:
+      return internal::NormalizeSm2Key(*std::move(pkey), /*include_private=*/true);
     case internal::KeyKind::kOther:
       break;
   }
-  return absl::InvalidArgumentError(absl::StrCat("issuer private key is ", internal::KeyDescription(pkey.get()),
+  return absl::InvalidArgumentError(absl::StrCat("issuer private key is ", internal::KeyDescription(pkey->get()),
                                                  "; expected EC P-256 (ECDSA-SHA256), SM2 (SM2-SM3) or Ed25519"));
 }
 
@@ -184,19 +121,6 @@ absl::StatusOr<KeyPair> EncodeKeyPair(EVP_PKEY* pkey) {
   pair.private_key_pem = *std::move(private_pem);
   pair.public_key_pem = *std::move(public_pem);
   return pair;
-}
-
-absl::StatusOr<EvpPkeyPtr> ParseSubjectKey(absl::string_view pem) {
-  BioPtr bio = ReadOnlyBio(pem);
-  if (bio == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a BIO: ", OpenSslErrors()));
-  }
-  EvpPkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, RefusePassphrase, nullptr));
-  if (pkey == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request public key is not a SubjectPublicKeyInfo PEM (\"BEGIN PUBLIC KEY\"): ", OpenSslErrors()));
-  }
-  return pkey;
 }
 
 absl::Status ValidateRequest(const CertificateRequest& request) {
@@ -402,24 +326,7 @@ absl::StatusOr<KeyPair> GenerateEcP256KeyPair() {
   if (pkey == nullptr) {
     return absl::InternalError(absl::StrCat("P-256 key generation failed: ", OpenSslErrors()));
   }
-  // Secure-heap BIO: the buffer holding the private key is wiped when freed.
-  BioPtr private_bio(BIO_new(BIO_s_secmem()));
-  if (private_bio == nullptr ||
-      PEM_write_bio_PrivateKey(private_bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return absl::InternalError(absl::StrCat("cannot PEM-encode the private key: ", OpenSslErrors()));
-  }
-  BioPtr public_bio(BIO_new(BIO_s_mem()));
-  if (public_bio == nullptr || PEM_write_bio_PUBKEY(public_bio.get(), pkey.get()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot PEM-encode the public key: ", OpenSslErrors()));
-  }
-  KeyPair pair;
-  pair.public_key_pem = BioContents(public_bio.get());
-  pair.private_key_pem = BioContents(private_bio.get());
-  if (pair.private_key_pem.empty() || pair.public_key_pem.empty()) {
-    OPENSSL_cleanse(pair.private_key_pem.data(), pair.private_key_pem.size());
-    return absl::InternalError("PEM encoding of the generated key pair produced no output");
-  }
-  return pair;
+  return EncodeKeyPair(pkey.get());
 }
 
 absl::StatusOr<KeyPair> GenerateSm2KeyPair() {
@@ -450,7 +357,7 @@ absl::StatusOr<std::string> IssueCertificate(const CertificateRequest& request,
                                              const std::string& issuer_certificate_pem,
                                              const std::string& issuer_private_key_pem) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  absl::StatusOr<EvpPkeyPtr> subject_key = ParseSubjectKey(request.public_key_pem);
+  absl::StatusOr<EvpPkeyPtr> subject_key = internal::ParsePublicKeyPem(request.public_key_pem, "request public key");
   if (!subject_key.ok()) return subject_key.status();
   absl::StatusOr<EvpPkeyPtr> issuer_key = ParseIssuerKey(issuer_private_key_pem);
   if (!issuer_key.ok()) return issuer_key.status();
@@ -465,7 +372,7 @@ absl::StatusOr<std::string> IssueCertificate(const CertificateRequest& request,
           "': request.public_key_pem does not match the issuer private key"));
     }
   } else {
-    absl::StatusOr<X509Ptr> parsed = ParseCertificate(issuer_certificate_pem);
+    absl::StatusOr<X509Ptr> parsed = internal::ParseCertificatePem(issuer_certificate_pem, "issuer certificate");
     if (!parsed.ok()) return parsed.status();
     issuer_cert = *std::move(parsed);
     if (X509_check_private_key(issuer_cert.get(), issuer_key->get()) != 1) {
@@ -517,7 +424,7 @@ absl::StatusOr<std::string> IssueCrl(const std::string& issuer_certificate_pem,
       next_update == absl::InfinitePast() || next_update == absl::InfiniteFuture() || this_update >= next_update) {
     return absl::InvalidArgumentError("CRL needs finite this_update before next_update");
   }
-  absl::StatusOr<X509Ptr> issuer = ParseCertificate(issuer_certificate_pem);
+  absl::StatusOr<X509Ptr> issuer = internal::ParseCertificatePem(issuer_certificate_pem, "issuer certificate");
   if (!issuer.ok()) return issuer.status();
   absl::StatusOr<EvpPkeyPtr> issuer_key = ParseIssuerKey(issuer_private_key_pem);
   if (!issuer_key.ok()) return issuer_key.status();

@@ -63,15 +63,10 @@ absl::Status InitSm2DigestContext(EVP_MD_CTX* ctx, EVP_PKEY* pkey, absl::string_
   return absl::OkStatus();
 }
 
-absl::StatusOr<EvpPkeyPtr> ValidatedSm2PublicKey(EvpPkeyPtr pkey) {
-  if (internal::KindOf(pkey.get()) != internal::KeyKind::kSm2) {
-    return absl::InvalidArgumentError(absl::StrCat("public key is ", internal::KeyDescription(pkey.get()),
-                                                   "; expected an SM2 key on curve sm2p256v1"));
-  }
-  absl::StatusOr<EvpPkeyPtr> sm2 = internal::NormalizeSm2Key(std::move(pkey), /*include_private=*/false);
-  if (!sm2.ok()) return sm2.status();
-  if (absl::Status s = internal::CheckPublicKey(sm2->get(), "SM2 public key"); !s.ok()) return s;
-  return sm2;
+// What every verifier factory does with the key it parsed.
+absl::StatusOr<EvpPkeyPtr> VerifierKey(absl::StatusOr<EvpPkeyPtr> parsed) {
+  if (!parsed.ok()) return parsed.status();
+  return internal::ValidatedSm2PublicKey(*std::move(parsed), "public key");
 }
 
 std::string Be16(size_t v) {
@@ -162,10 +157,7 @@ absl::StatusOr<std::unique_ptr<Sm2Signer>> Sm2Signer::Create(absl::string_view p
   const std::string what = absl::StrCat("private key for '", key_id, "'");
   absl::StatusOr<EvpPkeyPtr> pkey = internal::ParsePrivateKeyPem(private_key_pem, what);
   if (!pkey.ok()) return pkey.status();
-  if (internal::KindOf(pkey->get()) != internal::KeyKind::kSm2) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is ", internal::KeyDescription(pkey->get()),
-                                                   "; expected an SM2 key on curve sm2p256v1"));
-  }
+  if (absl::Status s = internal::CheckIsSm2(pkey->get(), what); !s.ok()) return s;
   absl::StatusOr<EvpPkeyPtr> sm2 = internal::NormalizeSm2Key(*std::move(pkey), /*include_private=*/true);
   if (!sm2.ok()) return sm2.status();
   auto key = std::make_unique<Key>();
@@ -186,54 +178,34 @@ absl::StatusOr<std::string> Sm2Signer::Sign(absl::string_view data) const {
   if (absl::Status s = InitSm2DigestContext(ctx.get(), key_->pkey.get(), user_id_, /*sign=*/true); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("key '", key_id_, "': ", s.message()));
   }
-  int max_size = EVP_PKEY_get_size(key_->pkey.get());
-  if (max_size <= 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot determine signature size for key '", key_id_, "': ", OpenSslErrors()));
-  }
-  std::string signature(static_cast<size_t>(max_size), '\0');
-  size_t size = signature.size();
-  if (EVP_DigestSign(ctx.get(), internal::MutableBytesOf(signature), &size, BytesOf(data), data.size()) != 1) {
-    return absl::InternalError(absl::StrCat("SM2 signing failed for key '", key_id_, "': ", OpenSslErrors()));
-  }
-  signature.resize(size);
-  return signature;
+  return internal::DigestSign(ctx.get(), key_->pkey.get(), data, "SM2", key_id_);
 }
 
 absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromPublicKeyPem(absl::string_view pem,
                                                                                  absl::string_view user_id) {
   if (absl::Status s = CheckUserId(user_id); !s.ok()) return s;
-  absl::StatusOr<EvpPkeyPtr> pkey = internal::ParsePublicKeyPem(pem, "public key");
+  absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyPem(pem, "public key"));
   if (!pkey.ok()) return pkey.status();
-  absl::StatusOr<EvpPkeyPtr> valid = ValidatedSm2PublicKey(*std::move(pkey));
-  if (!valid.ok()) return valid.status();
-  auto key = std::make_unique<Key>();
-  key->pkey = *std::move(valid);
-  return std::unique_ptr<Sm2Verifier>(new Sm2Verifier(std::move(key), std::string(user_id)));
+  return std::unique_ptr<Sm2Verifier>(
+      new Sm2Verifier(std::make_unique<Key>(Key{*std::move(pkey)}), std::string(user_id)));
 }
 
 absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromPublicKeyDer(absl::string_view der,
                                                                                  absl::string_view user_id) {
   if (absl::Status s = CheckUserId(user_id); !s.ok()) return s;
-  absl::StatusOr<EvpPkeyPtr> pkey = internal::ParsePublicKeyDer(der, "public key");
+  absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyDer(der, "public key"));
   if (!pkey.ok()) return pkey.status();
-  absl::StatusOr<EvpPkeyPtr> valid = ValidatedSm2PublicKey(*std::move(pkey));
-  if (!valid.ok()) return valid.status();
-  auto key = std::make_unique<Key>();
-  key->pkey = *std::move(valid);
-  return std::unique_ptr<Sm2Verifier>(new Sm2Verifier(std::move(key), std::string(user_id)));
+  return std::unique_ptr<Sm2Verifier>(
+      new Sm2Verifier(std::make_unique<Key>(Key{*std::move(pkey)}), std::string(user_id)));
 }
 
 absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromUncompressedPoint(absl::string_view point,
                                                                                       absl::string_view user_id) {
   if (absl::Status s = CheckUserId(user_id); !s.ok()) return s;
-  absl::StatusOr<EvpPkeyPtr> pkey = internal::EcPublicKeyFromPoint("SM2", kSm2GroupName, point);
+  absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::EcPublicKeyFromPoint("SM2", kSm2GroupName, point));
   if (!pkey.ok()) return pkey.status();
-  absl::StatusOr<EvpPkeyPtr> valid = ValidatedSm2PublicKey(*std::move(pkey));
-  if (!valid.ok()) return valid.status();
-  auto key = std::make_unique<Key>();
-  key->pkey = *std::move(valid);
-  return std::unique_ptr<Sm2Verifier>(new Sm2Verifier(std::move(key), std::string(user_id)));
+  return std::unique_ptr<Sm2Verifier>(
+      new Sm2Verifier(std::make_unique<Key>(Key{*std::move(pkey)}), std::string(user_id)));
 }
 
 Sm2Verifier::Sm2Verifier(std::unique_ptr<Key> key, std::string user_id)

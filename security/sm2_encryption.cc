@@ -37,13 +37,8 @@ struct Sm2Decrypter::Key {
 absl::StatusOr<std::unique_ptr<Sm2Encrypter>> Sm2Encrypter::Create(absl::string_view public_key_pem) {
   absl::StatusOr<EvpPkeyPtr> pkey = internal::ParsePublicKeyPem(public_key_pem, "recipient public key");
   if (!pkey.ok()) return pkey.status();
-  if (internal::KindOf(pkey->get()) != internal::KeyKind::kSm2) {
-    return absl::InvalidArgumentError(absl::StrCat("recipient public key is ", internal::KeyDescription(pkey->get()),
-                                                   "; expected an SM2 key on curve sm2p256v1"));
-  }
-  absl::StatusOr<EvpPkeyPtr> sm2 = internal::NormalizeSm2Key(*std::move(pkey), /*include_private=*/false);
+  absl::StatusOr<EvpPkeyPtr> sm2 = internal::ValidatedSm2PublicKey(*std::move(pkey), "recipient public key");
   if (!sm2.ok()) return sm2.status();
-  if (absl::Status s = internal::CheckPublicKey(sm2->get(), "recipient public key"); !s.ok()) return s;
   auto key = std::make_unique<Key>();
   key->pkey = *std::move(sm2);
   return std::unique_ptr<Sm2Encrypter>(new Sm2Encrypter(std::move(key)));
@@ -77,10 +72,7 @@ absl::StatusOr<std::string> Sm2Encrypter::Encrypt(absl::string_view plaintext) c
 absl::StatusOr<std::unique_ptr<Sm2Decrypter>> Sm2Decrypter::Create(absl::string_view private_key_pem) {
   absl::StatusOr<EvpPkeyPtr> pkey = internal::ParsePrivateKeyPem(private_key_pem, "SM2 private key");
   if (!pkey.ok()) return pkey.status();
-  if (internal::KindOf(pkey->get()) != internal::KeyKind::kSm2) {
-    return absl::InvalidArgumentError(absl::StrCat("private key is ", internal::KeyDescription(pkey->get()),
-                                                   "; expected an SM2 key on curve sm2p256v1"));
-  }
+  if (absl::Status s = internal::CheckIsSm2(pkey->get(), "private key"); !s.ok()) return s;
   absl::StatusOr<EvpPkeyPtr> sm2 = internal::NormalizeSm2Key(*std::move(pkey), /*include_private=*/true);
   if (!sm2.ok()) return sm2.status();
   auto key = std::make_unique<Key>();

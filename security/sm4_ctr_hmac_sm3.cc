@@ -1,7 +1,6 @@
 // SM4-CTR + HMAC-SM3 encrypt-then-MAC over OpenSSL 3 EVP; see the header for the exact layout.
 #include "security/sm4_ctr_hmac_sm3.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +21,10 @@ using internal::BytesOf;
 using internal::EvpCipherCtxPtr;
 using internal::MutableBytesOf;
 using internal::OpenSslErrors;
+
+// The IV is SM4-CTR's counter block, so messages about it name the cipher alone.
+constexpr char kName[] = "SM4-CTR-HMAC-SM3";
+constexpr char kCtrName[] = "SM4-CTR";
 
 std::string Uint64Be(uint64_t v) {
   std::string out(8, '\0');
@@ -50,17 +53,9 @@ struct Sm4CtrHmacSm3::State {
       return absl::InternalError(absl::StrCat("SM4-CTR setup failed: ", OpenSslErrors()));
     }
     std::string out(in.size(), '\0');
-    unsigned char* dst = MutableBytesOf(out);
-    while (!in.empty()) {
-      const size_t n = std::min(in.size(), internal::kMaxEvpChunk);
-      int written = 0;
-      if (EVP_EncryptUpdate(ctx.get(), dst, &written, BytesOf(in), static_cast<int>(n)) != 1 ||
-          static_cast<size_t>(written) != n) {
-        internal::WipeString(out);
-        return absl::InternalError(absl::StrCat("SM4-CTR failed: ", OpenSslErrors()));
-      }
-      dst += n;
-      in.remove_prefix(n);
+    if (!internal::CipherUpdateAll(ctx.get(), in, MutableBytesOf(out))) {
+      internal::WipeString(out);
+      return absl::InternalError(absl::StrCat("SM4-CTR failed: ", OpenSslErrors()));
     }
     return out;
   }
@@ -89,27 +84,18 @@ Sm4CtrHmacSm3::Sm4CtrHmacSm3(std::unique_ptr<State> state) : state_(std::move(st
 Sm4CtrHmacSm3::~Sm4CtrHmacSm3() = default;
 
 absl::StatusOr<std::string> Sm4CtrHmacSm3::Encrypt(absl::string_view plaintext, absl::string_view aad) const {
-  std::string iv;
-  if (absl::Status s = internal::RandomBytes(kIvSize, &iv); !s.ok()) return s;
-  absl::StatusOr<std::string> sealed = EncryptWithIv(iv, plaintext, aad);
-  if (!sealed.ok()) return sealed.status();
-  return absl::StrCat(iv, *sealed);
+  return internal::SealUnderRandomIv(kIvSize,
+                                     [&](absl::string_view iv) { return EncryptWithIv(iv, plaintext, aad); });
 }
 
 absl::StatusOr<std::string> Sm4CtrHmacSm3::Decrypt(absl::string_view ciphertext, absl::string_view aad) const {
-  if (ciphertext.size() < kIvSize + kTagSize) {
-    return absl::InvalidArgumentError(absl::StrCat("SM4-CTR-HMAC-SM3 ciphertext is ", ciphertext.size(),
-                                                   " bytes; at least ", kIvSize + kTagSize,
-                                                   " (IV and tag) are required"));
-  }
+  if (absl::Status s = internal::CheckAeadHoldsIvAndTag(kName, ciphertext, kIvSize, kTagSize); !s.ok()) return s;
   return DecryptWithIv(ciphertext.substr(0, kIvSize), ciphertext.substr(kIvSize), aad);
 }
 
 absl::StatusOr<std::string> Sm4CtrHmacSm3::EncryptWithIv(absl::string_view iv, absl::string_view plaintext,
                                                          absl::string_view aad) const {
-  if (iv.size() != kIvSize) {
-    return absl::InvalidArgumentError(absl::StrCat("SM4-CTR IV must be ", kIvSize, " bytes, got ", iv.size()));
-  }
+  if (absl::Status s = internal::CheckAeadIvSize(kCtrName, iv, kIvSize); !s.ok()) return s;
   absl::StatusOr<std::string> ciphertext = state_->Ctr(iv, plaintext);
   if (!ciphertext.ok()) return ciphertext.status();
   absl::StatusOr<std::string> tag = state_->mac->ComputeOver({Uint64Be(aad.size()), aad, iv, *ciphertext});
@@ -120,13 +106,8 @@ absl::StatusOr<std::string> Sm4CtrHmacSm3::EncryptWithIv(absl::string_view iv, a
 
 absl::StatusOr<std::string> Sm4CtrHmacSm3::DecryptWithIv(absl::string_view iv, absl::string_view ciphertext_and_tag,
                                                          absl::string_view aad) const {
-  if (iv.size() != kIvSize) {
-    return absl::InvalidArgumentError(absl::StrCat("SM4-CTR IV must be ", kIvSize, " bytes, got ", iv.size()));
-  }
-  if (ciphertext_and_tag.size() < kTagSize) {
-    return absl::InvalidArgumentError(absl::StrCat("SM4-CTR-HMAC-SM3 ciphertext is ", ciphertext_and_tag.size(),
-                                                   " bytes; the ", kTagSize, "-byte tag alone needs more"));
-  }
+  if (absl::Status s = internal::CheckAeadIvSize(kCtrName, iv, kIvSize); !s.ok()) return s;
+  if (absl::Status s = internal::CheckAeadHoldsTag(kName, ciphertext_and_tag, kTagSize); !s.ok()) return s;
   const absl::string_view ciphertext = ciphertext_and_tag.substr(0, ciphertext_and_tag.size() - kTagSize);
   const absl::string_view tag = ciphertext_and_tag.substr(ciphertext.size());
   // Encrypt-then-MAC: nothing is decrypted unless the tag over everything verifies.
