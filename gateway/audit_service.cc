@@ -178,7 +178,8 @@ grpc::ServerUnaryReactor* AuditServiceImpl::GetInclusionProof(grpc::CallbackServ
                      ", tree_size ", request->tree_size()))));
     return reactor;
   }
-  StoreMerkleReader reader(ctx_.store);
+  StoreMerkleReader store_reader(ctx_.store);
+  merkle::CachingNodeReader reader(node_cache_, store_reader);
   auto proof = merkle::InclusionProof(hasher_, reader, request->leaf_index(), request->tree_size());
   if (!proof.ok()) {
     reactor->Finish(ToGrpcStatus(proof.status()));
@@ -211,7 +212,8 @@ grpc::ServerUnaryReactor* AuditServiceImpl::GetConsistencyProof(grpc::CallbackSe
         "need 0 < first_tree_size <= second_tree_size <= ", *size, " (the current log size); got ", first, " and ", second))));
     return reactor;
   }
-  StoreMerkleReader reader(ctx_.store);
+  StoreMerkleReader store_reader(ctx_.store);
+  merkle::CachingNodeReader reader(node_cache_, store_reader);
   auto proof = merkle::ConsistencyProof(hasher_, reader, first, second);
   if (!proof.ok()) {
     reactor->Finish(ToGrpcStatus(proof.status()));

@@ -5,6 +5,7 @@
 #include "adapters/clock/clock.h"
 #include "caselink/v1/services.grpc.pb.h"
 #include "gateway/services.h"
+#include "security/merkle/node_cache.h"
 #include "security/merkle/tree_hasher.h"
 #include "security/signature.h"
 
@@ -42,6 +43,8 @@ class AuditServiceImpl final : public v1::AuditService::CallbackService {
   const security::Signer& signer_;
   const Clock& clock_;
   const merkle::TreeHasher& hasher_;
+  // Upper-level subtree hashes, shared by all proof requests.
+  merkle::MerkleNodeCache node_cache_;
 };
 
 }  // namespace caselink

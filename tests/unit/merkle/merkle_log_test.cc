@@ -2,6 +2,7 @@
 // proofs; agreement with the RFC's recursive definitions on random logs; the
 // O(log n) bound on node reads; and errors for bad requests and bad storage.
 #include "security/merkle/merkle_log.h"
+#include "security/merkle/node_cache.h"
 
 #include <gtest/gtest.h>
 
@@ -420,6 +421,43 @@ TEST(InMemoryMerkleNodesTest, LevelsAreDenseAndImmutable) {
   EXPECT_EQ(nodes.GetNode(1, 0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(nodes.CountAt(0), 2u);
   EXPECT_EQ(nodes.CountAt(9), 0u);
+}
+
+}  // namespace
+}  // namespace caselink::merkle
+
+namespace caselink::merkle {
+namespace {
+
+// Cached upper levels give the same proofs with fewer reads of the storage.
+TEST(MerkleNodeCacheTest, SameProofsFewerStorageReads) {
+  auto hasher = TreeHasher::Create(HashAlgorithm::kSha256);
+  ASSERT_TRUE(hasher.ok());
+  InMemoryMerkleNodes nodes;
+  std::vector<std::string> leaves;
+  for (int i = 0; i < 5000; ++i) leaves.push_back((*hasher)->HashLeaf(std::to_string(i)));
+  ASSERT_TRUE(AppendLeaves(**hasher, nodes, 0, leaves).ok());
+  CountingReader storage(nodes);
+  MerkleNodeCache cache(/*min_level=*/4);
+  CachingNodeReader cached(cache, storage);
+  for (uint64_t index : {0u, 17u, 2500u, 4999u, 17u}) {
+    auto plain = InclusionProof(**hasher, nodes, index, leaves.size());
+    auto through_cache = InclusionProof(**hasher, cached, index, leaves.size());
+    ASSERT_TRUE(plain.ok() && through_cache.ok());
+    EXPECT_EQ(*plain, *through_cache);
+  }
+  const uint64_t cold = storage.TakeReads();
+  // Warm now: the same proofs read only levels below 4 from storage.
+  for (uint64_t index : {0u, 17u, 2500u, 4999u}) ASSERT_TRUE(InclusionProof(**hasher, cached, index, leaves.size()).ok());
+  EXPECT_LT(storage.TakeReads(), cold);
+  auto consistency = ConsistencyProof(**hasher, cached, 1234, leaves.size());
+  ASSERT_TRUE(consistency.ok());
+  EXPECT_EQ(*consistency, *ConsistencyProof(**hasher, nodes, 1234, leaves.size()));
+  EXPECT_GT(cache.size(), 0u);
+  // A failed read is not cached.
+  std::string ignored;
+  EXPECT_FALSE(cached.GetNode(20, 0).ok());
+  EXPECT_FALSE(cache.Find(20, 0, ignored));
 }
 
 }  // namespace
