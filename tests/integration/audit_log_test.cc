@@ -279,6 +279,28 @@ TEST_F(TamperTest, ChangedRecordByteIsFoundAtItsIndex) {
   EXPECT_EQ(result.first_bad_index, 7) << result.message;
 }
 
+// The operator's tool says the same: non-zero exit and the first bad index.
+TEST_F(TamperTest, CaselinkctlAuditVerifyNamesTheFirstBadIndex) {
+  const std::string command = std::string(CASELINKCTL_BINARY) + " audit verify --data-dir " + DataDir() +
+                              " --gateway-cert " + gateway_.pki_dir() + "/gateway/signing.crt 2>&1";
+  auto run = [&](int& status) {
+    std::string out;
+    FILE* pipe = popen(command.c_str(), "r");
+    char buf[512];
+    while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
+    status = pipe ? pclose(pipe) : -1;
+    return out;
+  };
+  int status = -1;
+  std::string out = run(status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("verified"), std::string::npos) << out;
+  Tamper(DataDir(), "UPDATE audit SET record = CAST(substr(record, 1, 10) || 'X' || substr(record, 12) AS BLOB) WHERE idx = 9");
+  out = run(status);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("first bad index: 9"), std::string::npos) << out;
+}
+
 TEST_F(TamperTest, DeletedRecordIsFoundAtItsIndex) {
   Tamper(DataDir(), "DELETE FROM audit WHERE idx = 5");
   AuditVerification result = VerifyDataDir();
