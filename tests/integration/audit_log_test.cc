@@ -48,20 +48,20 @@ class AuditLogTest : public ::testing::Test {
   AuditLogTest() : gateway_(testing::MakeTempDir()) {}
 
   v1::SignedTreeHead TreeHead(AgencyClient& client, uint64_t size = 0) {
-    auto stub = v1::AuditService::NewStub(client.channel());
+    auto audit = v1::AuditService::NewStub(client.channel());
     grpc::ClientContext ctx;
     v1::GetTreeHeadRequest req;
     req.set_tree_size(size);
     v1::SignedTreeHead sth;
-    auto st = stub->GetTreeHead(&ctx, req, &sth);
+    auto st = audit->GetTreeHead(&ctx, req, &sth);
     EXPECT_TRUE(st.ok()) << st.error_message();
     return sth;
   }
 
   grpc::Status Query(AgencyClient& client, const v1::AuditQueryRequest& req, v1::AuditQueryResponse& resp) {
-    auto stub = v1::AuditService::NewStub(client.channel());
+    auto audit = v1::AuditService::NewStub(client.channel());
     grpc::ClientContext ctx;
-    return stub->Query(&ctx, req, &resp);
+    return audit->Query(&ctx, req, &resp);
   }
 
   // Transfer, a refused attempt, receipt and filing on one case.
@@ -91,14 +91,14 @@ TEST_F(AuditLogTest, TreeHeadsAreSignedAndProofsVerify) {
   // Every record is included in the signed tree: proof from the gateway, leaf from the store.
   auto entries = gateway_.store().ReadAuditEntries(0, 1000);
   ASSERT_TRUE(entries.ok());
-  auto stub = v1::AuditService::NewStub(pro->channel());
+  auto audit = v1::AuditService::NewStub(pro->channel());
   for (uint64_t i = 0; i < head->tree_size(); ++i) {
     grpc::ClientContext ctx;
     v1::InclusionProofRequest req;
     req.set_leaf_index(i);
     req.set_tree_size(head->tree_size());
     v1::InclusionProof proof;
-    ASSERT_TRUE(stub->GetInclusionProof(&ctx, req, &proof).ok());
+    ASSERT_TRUE(audit->GetInclusionProof(&ctx, req, &proof).ok());
     std::vector<std::string> path(proof.audit_path().begin(), proof.audit_path().end());
     EXPECT_TRUE(merkle::VerifyInclusion(AuditTreeHasher(), i, head->tree_size(), AuditTreeHasher().HashLeaf((*entries)[i].record()),
                                         path, head->root_hash())
@@ -117,7 +117,7 @@ TEST_F(AuditLogTest, TreeHeadsAreSignedAndProofsVerify) {
   req.set_first_tree_size(head->tree_size());
   req.set_second_tree_size(later->tree_size());
   v1::ConsistencyProof proof;
-  ASSERT_TRUE(stub->GetConsistencyProof(&ctx, req, &proof).ok());
+  ASSERT_TRUE(audit->GetConsistencyProof(&ctx, req, &proof).ok());
   std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
   EXPECT_TRUE(merkle::VerifyConsistency(AuditTreeHasher(), head->tree_size(), later->tree_size(), path, head->root_hash(),
                                         later->root_hash())
@@ -137,13 +137,13 @@ TEST_F(AuditLogTest, TreeHeadsBeforeARestartAreConsistentWithThoseAfter) {
   auto epb = gateway_.Client("510100.epb");
   auto after = VerifyTreeHead(TreeHead(*epb), *key);
   ASSERT_TRUE(after.ok());
-  auto stub = v1::AuditService::NewStub(epb->channel());
+  auto audit = v1::AuditService::NewStub(epb->channel());
   grpc::ClientContext ctx;
   v1::ConsistencyProofRequest req;
   req.set_first_tree_size(before->tree_size());
   req.set_second_tree_size(after->tree_size());
   v1::ConsistencyProof proof;
-  ASSERT_TRUE(stub->GetConsistencyProof(&ctx, req, &proof).ok());
+  ASSERT_TRUE(audit->GetConsistencyProof(&ctx, req, &proof).ok());
   std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
   EXPECT_TRUE(merkle::VerifyConsistency(AuditTreeHasher(), before->tree_size(), after->tree_size(), path, before->root_hash(),
                                         after->root_hash())
@@ -386,12 +386,12 @@ TEST_F(AuditLogTest, CaseBundleVerifiesOfflineAndAnyAlterationFails) {
   PlayCase("B-1");
   PlayCase("B-2");
   auto pro = gateway_.Client("510100.pro");
-  auto stub = v1::AuditService::NewStub(pro->channel());
+  auto audit = v1::AuditService::NewStub(pro->channel());
   grpc::ClientContext ctx;
   v1::ExportCaseRequest req;
   req.set_case_id("B-1");
   v1::CaseBundle bundle;
-  ASSERT_TRUE(stub->ExportCase(&ctx, req, &bundle).ok());
+  ASSERT_TRUE(audit->ExportCase(&ctx, req, &bundle).ok());
   EXPECT_EQ(bundle.envelopes_size(), 3);
   EXPECT_GE(bundle.audit_entries_size(), 4);  // three acceptances and the refused attempt
 
@@ -420,10 +420,10 @@ TEST_F(AuditLogTest, CaseBundleVerifiesOfflineAndAnyAlterationFails) {
 
   // A non-party cannot export it.
   auto court = gateway_.Client("510100.court");
-  auto court_stub = v1::AuditService::NewStub(court->channel());
+  auto court_audit = v1::AuditService::NewStub(court->channel());
   grpc::ClientContext court_ctx;
   v1::CaseBundle denied;
-  EXPECT_EQ(court_stub->ExportCase(&court_ctx, req, &denied).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(court_audit->ExportCase(&court_ctx, req, &denied).error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
 }  // namespace

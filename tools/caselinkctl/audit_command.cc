@@ -45,12 +45,12 @@ absl::StatusOr<std::unique_ptr<security::Verifier>> GatewayKey(const Flags& flag
 }
 
 absl::StatusOr<v1::SignedTreeHead> FetchTreeHead(AgencyClient& client, uint64_t size) {
-  auto stub = v1::AuditService::NewStub(client.channel());
+  auto audit = v1::AuditService::NewStub(client.channel());
   grpc::ClientContext ctx;
   v1::GetTreeHeadRequest req;
   req.set_tree_size(size);
   v1::SignedTreeHead sth;
-  auto st = stub->GetTreeHead(&ctx, req, &sth);
+  auto st = audit->GetTreeHead(&ctx, req, &sth);
   if (!st.ok()) return FromGrpcStatus(st);
   return sth;
 }
@@ -94,13 +94,13 @@ int Consistency(const Flags& global, const Flags& flags) {
   auto second_head = FetchTreeHead(**client, second);
   if (!first_head.ok()) return Fail(first_head.status());
   if (!second_head.ok()) return Fail(second_head.status());
-  auto stub = v1::AuditService::NewStub((*client)->channel());
+  auto audit = v1::AuditService::NewStub((*client)->channel());
   grpc::ClientContext ctx;
   v1::ConsistencyProofRequest req;
   req.set_first_tree_size(first);
   req.set_second_tree_size(second);
   v1::ConsistencyProof proof;
-  if (auto st = stub->GetConsistencyProof(&ctx, req, &proof); !st.ok()) return Fail(FromGrpcStatus(st));
+  if (auto st = audit->GetConsistencyProof(&ctx, req, &proof); !st.ok()) return Fail(FromGrpcStatus(st));
   v1::TreeHead a, b;
   a.ParseFromString(first_head->tree_head());
   b.ParseFromString(second_head->tree_head());
@@ -125,10 +125,10 @@ int Query(const Flags& global, const Flags& flags) {
   }
   req.set_outcome(outcome);
   req.set_page_size(std::stoul(flags.Get("page-size", "100")));
-  auto stub = v1::AuditService::NewStub((*client)->channel());
+  auto audit = v1::AuditService::NewStub((*client)->channel());
   grpc::ClientContext ctx;
   v1::AuditQueryResponse resp;
-  if (auto st = stub->Query(&ctx, req, &resp); !st.ok()) return Fail(FromGrpcStatus(st));
+  if (auto st = audit->Query(&ctx, req, &resp); !st.ok()) return Fail(FromGrpcStatus(st));
   if (flags.Has("json")) return std::cout << cli::ToJson(resp) << "\n", 0;
   for (const auto& r : resp.records()) {
     std::cout << "#" << r.index() << "  " << cli::FormatTime(r.time()) << "  " << (r.actor_agency().empty() ? "-" : r.actor_agency())
@@ -146,12 +146,12 @@ int Bundle(const Flags& global, const Flags& flags) {
   if (flags.positional.size() != 2 || !flags.Has("out")) return std::cerr << kUsage, 2;
   auto client = cli::Connect(global);
   if (!client.ok()) return Fail(client.status());
-  auto stub = v1::AuditService::NewStub((*client)->channel());
+  auto audit = v1::AuditService::NewStub((*client)->channel());
   grpc::ClientContext ctx;
   v1::ExportCaseRequest req;
   req.set_case_id(flags.positional[1]);
   v1::CaseBundle bundle;
-  if (auto st = stub->ExportCase(&ctx, req, &bundle); !st.ok()) return Fail(FromGrpcStatus(st));
+  if (auto st = audit->ExportCase(&ctx, req, &bundle); !st.ok()) return Fail(FromGrpcStatus(st));
   if (auto st = cli::WriteFile(flags.Get("out"), bundle.SerializeAsString()); !st.ok()) return Fail(st);
   std::cout << "bundle of case " << bundle.case_id() << ": " << bundle.envelopes_size() << " envelopes, " << bundle.audit_entries_size()
             << " audit entries with inclusion proofs -> " << flags.Get("out") << "\n";
