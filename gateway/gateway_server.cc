@@ -15,6 +15,9 @@
 #include "gateway/audit_log.h"
 #include "gateway/audit_service.h"
 #include "gateway/config.h"
+#include "gateway/deadline_engine.h"
+#include "gateway/deadlines/holiday_calendar.h"
+#include "gateway/statistics_service.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gateway/delivery_hub.h"
 #include "gateway/registry.h"
@@ -31,8 +34,13 @@ class GatewayServerImpl final : public GatewayServer {
 
   int port() const override { return port_; }
   Store& store() override { return *store_; }
+  void CheckDeadlines() override {
+    if (deadline_engine_ != nullptr) deadline_engine_->CheckNow();
+  }
 
   void Shutdown(absl::Duration grace) override {
+    // Before the store closes: a deadline firing now still commits.
+    if (deadline_engine_ != nullptr) deadline_engine_->Stop();
     if (stopped_ || server_ == nullptr) {
       if (store_ != nullptr) store_->Shutdown();
       return;
@@ -92,15 +100,26 @@ class GatewayServerImpl final : public GatewayServer {
     blobs_ = std::move(*blobs);
 
     hub_ = std::make_unique<DeliveryHub>();
-    pipeline_ = std::make_unique<SubmissionPipeline>(
-        PipelineDeps{*store_, *registry_, *signer_, *clock_, *blobs_, *hub_, config_});
+    if (!config.holiday_calendar_file().empty()) {
+      auto calendar = deadlines::HolidayCalendar::LoadFromFile(config.holiday_calendar_file());
+      if (!calendar.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("holiday_calendar_file: ", calendar.status().message()));
+      }
+      calendar_ = std::move(*calendar);
+    }
+    // The engine audits through the pipeline, which exists before anything can fire.
+    deadline_engine_ = std::make_unique<DeadlineEngine>(DeadlineEngineDeps{
+        *store_, *registry_, *clock_, *hub_,
+        [this](StoreTransaction& txn, v1::AuditRecord r) { return pipeline_->AppendAudit(txn, std::move(r)); }});
+    pipeline_ = std::make_unique<SubmissionPipeline>(PipelineDeps{*store_, *registry_, *signer_, *clock_, *blobs_, *hub_,
+                                                                  config_, calendar_.get(), deadline_engine_.get()});
     peers_ = std::make_unique<PeerIdentifier>(*registry_);
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_};
     case_service_ = std::make_unique<CaseServiceImpl>(ctx, *peers_);
     delivery_service_ = std::make_unique<DeliveryServiceImpl>(ctx, *peers_);
     document_service_ = std::make_unique<DocumentServiceImpl>(ctx, *peers_);
     audit_service_ = std::make_unique<AuditServiceImpl>(ctx, *peers_, *signer_, *clock_, AuditTreeHasher());
-    statistics_service_ = std::make_unique<StatisticsServiceImpl>();
+    statistics_service_ = std::make_unique<StatisticsServiceImpl>(ctx, *peers_);
     gateway_service_ = std::make_unique<GatewayServiceImpl>(ctx, *peers_);
 
     // Referencing the health proto keeps its descriptor linked in, so
@@ -135,6 +154,8 @@ class GatewayServerImpl final : public GatewayServer {
     if (auto st = store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); }); !st.ok()) {
       return st;
     }
+    // Deadlines that were running when the gateway stopped (or fell due meanwhile).
+    if (auto st = deadline_engine_->LoadRunning(); !st.ok()) return st;
     tree_head_thread_ = std::thread([this, interval = absl::Seconds(config.tree_head_interval_seconds())] {
       std::unique_lock<std::mutex> lock(timer_mu_);
       while (!timer_stop_) {
@@ -167,6 +188,8 @@ class GatewayServerImpl final : public GatewayServer {
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<DeliveryHub> hub_;
+  std::unique_ptr<deadlines::HolidayCalendar> calendar_;
+  std::unique_ptr<DeadlineEngine> deadline_engine_;
   std::unique_ptr<SubmissionPipeline> pipeline_;
   std::unique_ptr<PeerIdentifier> peers_;
   std::unique_ptr<CaseServiceImpl> case_service_;

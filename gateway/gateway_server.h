@@ -27,6 +27,10 @@ class GatewayServer {
   // The gateway's store, for embedding applications and tests that inspect
   // the audit log; reads only.
   virtual Store& store() = 0;
+  // Handles every deadline due at the clock's current reading before it
+  // returns; for clocks that jump (tests' ManualClock). The deadline engine
+  // otherwise wakes by itself at the earliest due time.
+  virtual void CheckDeadlines() = 0;
 };
 
 }  // namespace caselink

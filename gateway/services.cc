@@ -31,13 +31,6 @@ void RefuseUnary(ServiceContext& ctx, grpc::ServerUnaryReactor* reactor, const C
                              [reactor](absl::Status st) { reactor->Finish(ToGrpcStatus(st)); });
 }
 
-grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* context, absl::string_view what) {
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                               absl::StrCat(what, " is part of the API but not served by this gateway version yet")));
-  return reactor;
-}
-
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -115,8 +108,7 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* 
     return reactor;
   }
   const v1::Case& found = **c;
-  const bool party = found.originator() == caller.agency_id() || found.addressee() == caller.agency_id() ||
-                     std::find(found.copied().begin(), found.copied().end(), caller.agency_id()) != found.copied().end();
+  const bool party = !RelationsOf(found, caller.agency_id()).empty();
   const bool auditor = HasRole(caller, "auditor") && found.region().starts_with(caller.agency->agency.region().substr(0, 2));
   if (!party && !auditor) {
     RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(),
@@ -143,11 +135,8 @@ grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext
     RefuseUnary(ctx_, reactor, caller, "ListCases", "", st);
     return reactor;
   }
-  if (request->overdue_only()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "overdue_only needs the deadline engine, not in this version"));
-    return reactor;
-  }
   CaseFilter filter;
+  filter.overdue_only = request->overdue_only();
   filter.state = request->state();
   filter.track = request->track();
   filter.region_prefix = request->region_prefix();
@@ -484,13 +473,6 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* DocumentServiceImpl::Download(grpc:
   r.set_reason(absl::StrCat("document sha256 ", hex));
   ctx_.pipeline.RecordEvent(std::move(r), [](absl::Status) {});
   return new DownloadReactor(std::move(reader));
-}
-
-// ---- Statistics: shape only in this version ----
-
-grpc::ServerUnaryReactor* StatisticsServiceImpl::GetStatistics(grpc::CallbackServerContext* c, const v1::StatisticsRequest*,
-                                                               v1::StatisticsResponse*) {
-  return Unimplemented(c, "StatisticsService.GetStatistics");
 }
 
 // ---- GatewayService ----

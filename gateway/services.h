@@ -77,12 +77,7 @@ class DocumentServiceImpl final : public v1::DocumentService::CallbackService {
   PeerIdentifier& peers_;
 };
 
-// Shape only for now: answers UNIMPLEMENTED with what is missing.
-class StatisticsServiceImpl final : public v1::StatisticsService::CallbackService {
- public:
-  grpc::ServerUnaryReactor* GetStatistics(grpc::CallbackServerContext* context, const v1::StatisticsRequest*,
-                                          v1::StatisticsResponse*) override;
-};
+// StatisticsServiceImpl is in gateway/statistics_service.h.
 
 class GatewayServiceImpl final : public v1::GatewayService::CallbackService {
  public:

@@ -1,5 +1,7 @@
 // Submission pipeline. Every refusal names what was wrong and is audited
 // before the caller hears of it; nothing is acknowledged before it is durable.
+// The procedure table decides what is legal; this file applies a row: routing
+// by the registry, documents, conditions, deadlines, and the one commit.
 #include "gateway/submission_pipeline.h"
 
 #include <algorithm>
@@ -58,6 +60,9 @@ struct SubmissionPipeline::Submission {
   absl::Status refusal;
   v1::SubmitResponse response;
   std::vector<std::string> notify_agencies;
+  // Deadline changes for the engine, applied once the commit is durable.
+  std::vector<v1::Deadline> schedule;
+  std::vector<std::string> unschedule;
   SubmitCallback done;
 };
 
@@ -75,6 +80,10 @@ void SubmissionPipeline::Submit(const Caller& caller, v1::SignedEnvelope signed_
                     [this, s](absl::Status st) {
                       if (!st.ok()) return s->done(StoreFailure(st));
                       if (!s->refusal.ok()) return s->done(s->refusal);
+                      if (deps_.deadlines != nullptr) {
+                        for (const auto& id : s->unschedule) deps_.deadlines->Unschedule(s->envelope.case_id(), id);
+                        for (const auto& d : s->schedule) deps_.deadlines->Schedule(s->envelope.case_id(), d);
+                      }
                       for (const auto& agency : s->notify_agencies) deps_.hub.Notify(agency);
                       s->done(s->response);
                     });
@@ -164,11 +173,401 @@ absl::Status SubmissionPipeline::Precheck(Submission& s) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The payload rules the table does not express: decisions that must state
+// their reasons, and supplies that must carry something.
+absl::Status CheckPayload(const v1::Envelope& e) {
+  switch (e.action_case()) {
+    case v1::Envelope::kTransferApproval:
+      if (!e.transfer_approval().approved() && e.transfer_approval().reason().empty()) {
+        return absl::InvalidArgumentError(
+            "a refused transfer keeps its reasons on record: transfer_approval.reason is required (D310 Art. 5)");
+      }
+      break;
+    case v1::Envelope::kNonFiling:
+      if (e.non_filing().reason().empty()) {
+        return absl::InvalidArgumentError(
+            "non_filing.reason is required: a refusal to file states its reasons (M2017 Art. 9)");
+      }
+      break;
+    case v1::Envelope::kReturnCase:
+      if (e.return_case().reason().empty()) {
+        return absl::InvalidArgumentError(
+            "return_case.reason is required: say why the case is not a police matter (M2017 Art. 9)");
+      }
+      break;
+    case v1::Envelope::kDetentionDecision:
+      if (!e.detention_decision().detained() && e.detention_decision().reason().empty()) {
+        return absl::InvalidArgumentError(
+            "detention_decision.reason is required when detention is declined (D2014 Art. 15)");
+      }
+      break;
+    case v1::Envelope::kMaterialsSupply:
+      if (e.documents_size() == 0 && e.materials_supply().explanation().empty()) {
+        return absl::InvalidArgumentError(
+            "materials_supply carries the materials as documents, or a written explanation of why they cannot be "
+            "supplied (M2017 Art. 8)");
+      }
+      break;
+    default:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+std::string TypeNames(const std::vector<v1::DocumentType>& types) {
+  std::vector<std::string> names;
+  for (v1::DocumentType type : types) names.push_back(v1::DocumentType_Name(type));
+  return absl::StrJoin(names, ", ");
+}
+
+absl::Status CheckDocuments(const Transition& t, const v1::Envelope& e) {
+  std::vector<v1::DocumentType> missing;
+  for (v1::DocumentType required : t.documents) {
+    const bool present = std::any_of(e.documents().begin(), e.documents().end(),
+                                     [required](const v1::DocumentRef& d) { return d.type() == required; });
+    if (!present) missing.push_back(required);
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("action '", ActionName(t.action), "' needs documents of type ",
+                                                    TypeNames(t.documents), " (", t.legal_basis, "); missing: ",
+                                                    TypeNames(missing)));
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
+}
+
+bool IsOpen(const v1::Deadline& d) {
+  return d.status() == v1::Deadline::RUNNING || d.status() == v1::Deadline::OVERDUE;
+}
+
+// A duty is missed once its time has passed, even before the engine has marked it.
+bool IsMissed(const v1::Deadline& d, absl::Time now) {
+  return d.kind() != v1::Deadline::WINDOW &&
+         (d.status() == v1::Deadline::OVERDUE || (d.status() == v1::Deadline::RUNNING && now >= FromProto(d.due_at())));
+}
+
+absl::Status CheckCondition(const Transition& t, const v1::Case& c, absl::Time now) {
+  switch (t.condition) {
+    case Condition::kNone:
+      return absl::OkStatus();
+    case Condition::kWindowOpen: {
+      const v1::Deadline* window = nullptr;
+      for (const v1::Deadline& d : c.deadlines()) {
+        if (d.duty() == t.condition_duty) window = &d;
+      }
+      const DeadlineSpec* spec = FindDeadlineSpec(t.condition_duty);
+      const std::string period =
+          spec ? absl::StrCat(DescribePeriod(spec->rule, spec->amount), " (", spec->legal_basis, ")") : "its period";
+      if (window == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat("action '", ActionName(t.action), "' is allowed only within ",
+                                                          period, ", and that period never started on case '",
+                                                          c.case_id(), "'"));
+      }
+      if (window->status() != v1::Deadline::RUNNING || now >= FromProto(window->due_at())) {
+        return absl::FailedPreconditionError(absl::StrCat("action '", ActionName(t.action), "' is allowed only within ",
+                                                          period, "; on case '", c.case_id(), "' that period ended at ",
+                                                          FormatChinaTime(FromProto(window->due_at()))));
+      }
+      return absl::OkStatus();
+    }
+    case Condition::kAddresseeOverdue: {
+      std::string running;
+      for (const v1::Deadline& d : c.deadlines()) {
+        if (d.owed_by() != c.addressee()) continue;
+        if (IsMissed(d, now)) return absl::OkStatus();
+        if (d.status() == v1::Deadline::RUNNING && d.kind() != v1::Deadline::WINDOW) {
+          running = absl::StrCat("; ", d.duty(), " is due at ", FormatChinaTime(FromProto(d.due_at())));
+        }
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "action '", ActionName(t.action), "' in state ", v1::CaseState_Name(c.state()),
+          " rests on a missed deadline of the addressee (M2017 Art. 13), and no deadline owed by ", c.addressee(),
+          " on case '", c.case_id(), "' is overdue", running));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SubmissionPipeline::Route(const Transition& t, const v1::Envelope& e, const v1::Agency& actor,
+                                       const v1::Case* current, v1::Case& next) const {
+  auto same_level = [&](absl::string_view region, v1::AgencyKind kind) -> absl::StatusOr<std::string> {
+    const AgencyEntry* entry = deps_.registry.FindInRegion(region, kind);
+    if (entry == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat("the registry has no ", AgencyKindName(kind), " for region ", region,
+                                                        "; this action goes to the agencies of the same level"));
+    }
+    return entry->agency.id();
+  };
+  auto add_copied = [&](const std::string& id) {
+    if (std::find(next.copied().begin(), next.copied().end(), id) == next.copied().end()) next.add_copied(id);
+  };
+  auto copies_from_envelope = [&]() -> absl::Status {
+    for (const auto& id : e.copied()) {
+      if (deps_.registry.Find(id) == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("copied agency '", id, "' is not in the registry"));
+      }
+      add_copied(id);
+    }
+    return absl::OkStatus();
+  };
+  auto check_addressees = [&](const std::string& expected, absl::string_view what) -> absl::Status {
+    if (e.addressees_size() == 0 || (e.addressees_size() == 1 && e.addressees(0) == expected)) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("a ", ActionName(e.action_case()), " from ", actor.id(),
+                                                   " is addressed to ", what, ", ", expected, "; the envelope names [",
+                                                   absl::StrJoin(e.addressees(), ", "), "]"));
+  };
+  auto fill = [&](const std::string& number, const std::string& name, const std::string& offence,
+                  const google::protobuf::RepeatedPtrField<v1::Suspect>& suspects) {
+    if (!number.empty()) next.set_case_number(number);
+    if (!name.empty()) next.set_case_name(name);
+    if (!offence.empty()) next.set_offence_category(offence);
+    if (!suspects.empty()) *next.mutable_suspects() = suspects;
+  };
+
+  switch (t.routing) {
+    case Routing::kNone:
+      break;
+    case Routing::kSameLevelTransfer: {
+      if (e.transfer().track() == v1::DETENTION) {
+        return absl::InvalidArgumentError(
+            "a transfer is on the criminal track; a detention-track case is opened with penalty_decision or "
+            "detention_transfer");
+      }
+      const std::string region = current ? current->region() : actor.region();
+      auto psb = same_level(region, v1::PUBLIC_SECURITY);
+      if (!psb.ok()) return psb.status();
+      auto pro = same_level(region, v1::PROCURATORATE);
+      if (!pro.ok()) return pro.status();
+      if (auto st = check_addressees(*psb, "the public security bureau of the same region"); !st.ok()) return st;
+      if (auto st = copies_from_envelope(); !st.ok()) return st;
+      add_copied(*pro);
+      if (current == nullptr) {
+        next.set_originator(actor.id());
+        next.set_region(actor.region());
+      }
+      next.set_addressee(*psb);
+      const v1::Transfer& tr = e.transfer();
+      fill(tr.case_number(), tr.case_name(), tr.offence_category(), tr.suspects());
+      break;
+    }
+    case Routing::kOpenAtEnvironmentBureau: {
+      auto pro = same_level(actor.region(), v1::PROCURATORATE);
+      if (!pro.ok()) return pro.status();
+      if (e.addressees_size() > 0) {
+        return absl::InvalidArgumentError(
+            "a transfer proposal goes to the bureau's own head and addresses no other agency; leave addressees empty");
+      }
+      if (auto st = copies_from_envelope(); !st.ok()) return st;
+      add_copied(*pro);
+      next.set_originator(actor.id());
+      next.set_region(actor.region());
+      const v1::TransferProposal& p = e.transfer_proposal();
+      fill(p.case_number(), p.case_name(), p.offence_category(), p.suspects());
+      break;
+    }
+    case Routing::kRecommendation: {
+      const v1::TransferRecommendation& rec = e.transfer_recommendation();
+      if (current != nullptr) {
+        if (!rec.environment_bureau().empty() && rec.environment_bureau() != current->originator()) {
+          return absl::InvalidArgumentError(absl::StrCat("case '", current->case_id(), "' belongs to ",
+                                                         current->originator(), "; the opinion goes to it, not to ",
+                                                         rec.environment_bureau()));
+        }
+        add_copied(actor.id());
+        break;
+      }
+      std::string epb;
+      std::string region = actor.region();
+      if (rec.environment_bureau().empty()) {
+        auto found = same_level(actor.region(), v1::ENVIRONMENT_BUREAU);
+        if (!found.ok()) return found.status();
+        epb = *found;
+      } else {
+        const AgencyEntry* entry = deps_.registry.Find(rec.environment_bureau());
+        if (entry == nullptr || entry->agency.kind() != v1::ENVIRONMENT_BUREAU) {
+          return absl::InvalidArgumentError(absl::StrCat("transfer_recommendation.environment_bureau '",
+                                                         rec.environment_bureau(),
+                                                         "' is not a registered environmental bureau"));
+        }
+        if (entry->agency.region() != actor.region()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "a procuratorate's opinion goes to the environmental bureau of its own region (", actor.region(), "); ",
+              rec.environment_bureau(), " is of region ", entry->agency.region()));
+        }
+        epb = entry->agency.id();
+      }
+      if (auto st = check_addressees(epb, "the environmental bureau of the same region"); !st.ok()) return st;
+      if (auto st = copies_from_envelope(); !st.ok()) return st;
+      add_copied(actor.id());
+      next.set_originator(epb);
+      next.set_region(region);
+      break;
+    }
+    case Routing::kSameLevelDetention: {
+      const std::string region = current ? current->region() : actor.region();
+      auto psb = same_level(region, v1::PUBLIC_SECURITY);
+      if (!psb.ok()) return psb.status();
+      if (auto st = check_addressees(*psb, "the public security bureau of the same region"); !st.ok()) return st;
+      if (current == nullptr) {
+        if (auto st = copies_from_envelope(); !st.ok()) return st;
+        next.set_originator(actor.id());
+        next.set_region(actor.region());
+      }
+      next.set_addressee(*psb);
+      if (e.has_penalty_decision()) {
+        const v1::PenaltyDecision& p = e.penalty_decision();
+        fill(p.case_number(), p.case_name(), "", p.suspects());
+      } else if (e.has_detention_transfer()) {
+        const v1::DetentionTransfer& d = e.detention_transfer();
+        fill(d.case_number(), d.case_name(), "", d.suspects());
+      }
+      break;
+    }
+    case Routing::kReferral: {
+      const std::string& to = e.referral().to_agency();
+      const AgencyEntry* entry = deps_.registry.Find(to);
+      if (entry == nullptr || entry->agency.kind() != v1::PUBLIC_SECURITY) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("referral.to_agency '", to, "' is not a registered public security bureau"));
+      }
+      if (current != nullptr && to == current->addressee()) {
+        return absl::InvalidArgumentError(absl::StrCat("referral.to_agency '", to, "' already has the case"));
+      }
+      next.set_addressee(to);
+      break;
+    }
+    case Routing::kCourt: {
+      const std::string& court = e.prosecution_decision().court();
+      if (court.empty()) {
+        return absl::InvalidArgumentError("a charge names the competent court in prosecution_decision.court");
+      }
+      const AgencyEntry* entry = deps_.registry.Find(court);
+      if (entry == nullptr || entry->agency.kind() != v1::COURT) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("prosecution_decision.court '", court, "' is not a registered court"));
+      }
+      next.set_court(court);
+      break;
+    }
+  }
+  // Otherwise the case decides the recipients; named addressees must be parties to it.
+  if (current != nullptr && t.routing != Routing::kSameLevelTransfer && t.routing != Routing::kSameLevelDetention) {
+    for (const auto& id : e.addressees()) {
+      if (RelationsOf(next, id).empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("addressee '", id, "' is not a party to case '", e.case_id(),
+                                                       "'; recipients are derived from the case"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SubmissionPipeline::UpdateDeadlines(const Transition& t, const v1::Envelope& e, absl::Time now,
+                                                 v1::Case& next, Submission& s) const {
+  auto close = [&](v1::Deadline& d, v1::Deadline::Status status) {
+    if (d.status() == v1::Deadline::RUNNING) s.unschedule.push_back(d.deadline_id());
+    d.set_status(status);
+    *d.mutable_closed_at() = ToProto(now);
+  };
+  if (!t.extends.empty()) {
+    v1::Deadline* target = nullptr;
+    for (v1::Deadline& d : *next.mutable_deadlines()) {
+      if (d.duty() == t.extends && IsOpen(d)) target = &d;
+    }
+    const v1::DeadlineExtension& ext = e.deadline_extension();
+    if (!ext.deadline_id().empty() && (target == nullptr || target->deadline_id() != ext.deadline_id())) {
+      const std::string running = target ? absl::StrCat(" (", target->deadline_id(), ")") : "";
+      return absl::InvalidArgumentError(absl::StrCat("deadline_extension.deadline_id '", ext.deadline_id(),
+                                                     "' is not the ", t.extends, " deadline of case '", e.case_id(),
+                                                     "'", running));
+    }
+    if (target == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("case '", e.case_id(), "' has no running ", t.extends, " period to extend"));
+    }
+    if (IsMissed(*target, now)) {
+      return absl::FailedPreconditionError(absl::StrCat("the ", t.extends, " period of case '", e.case_id(),
+                                                        "' ended at ", FormatChinaTime(FromProto(target->due_at())),
+                                                        "; an overdue period cannot be extended"));
+    }
+    if (target->rule() == v1::Deadline::NATURAL_DAYS && ext.extended_to_days() <= target->amount()) {
+      return absl::FailedPreconditionError(absl::StrCat("the ", t.extends, " period of case '", e.case_id(),
+                                                        "' is already ", target->amount(), " days"));
+    }
+    auto due = ComputeDeadlineDue(v1::Deadline::NATURAL_DAYS, ext.extended_to_days(), FromProto(target->started_at()),
+                                  deps_.calendar);
+    if (!due.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("extending ", t.extends, " to ", ext.extended_to_days(), " days: ", due.status().message()));
+    }
+    target->set_rule(v1::Deadline::NATURAL_DAYS);
+    target->set_amount(ext.extended_to_days());
+    *target->mutable_due_at() = ToProto(*due);
+    s.schedule.push_back(*target);
+  }
+  for (absl::string_view duty : t.stops) {
+    for (v1::Deadline& d : *next.mutable_deadlines()) {
+      if (d.duty() == duty && IsOpen(d)) close(d, v1::Deadline::MET);
+    }
+  }
+  for (absl::string_view duty : t.cancels) {
+    for (v1::Deadline& d : *next.mutable_deadlines()) {
+      if (d.duty() == duty && IsOpen(d)) close(d, v1::Deadline::CANCELLED);
+    }
+  }
+  // Nothing is owed on a closed case any more.
+  if (IsTerminal(next.track(), t.to)) {
+    for (v1::Deadline& d : *next.mutable_deadlines()) {
+      if (IsOpen(d)) close(d, v1::Deadline::CANCELLED);
+    }
+  }
+  for (absl::string_view duty : t.starts) {
+    const DeadlineSpec* spec = FindDeadlineSpec(duty);
+    if (spec == nullptr) return absl::InternalError(absl::StrCat("the procedure table names an unknown duty ", duty));
+    // A period started again replaces the one still running.
+    for (v1::Deadline& d : *next.mutable_deadlines()) {
+      if (d.duty() == duty && d.status() == v1::Deadline::RUNNING) close(d, v1::Deadline::CANCELLED);
+    }
+    auto due = ComputeDeadlineDue(spec->rule, spec->amount, now, deps_.calendar);
+    if (!due.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("action '", ActionName(t.action), "' starts the period ", duty,
+                                                        " (", DescribePeriod(spec->rule, spec->amount), ", ",
+                                                        spec->legal_basis, "), which cannot be computed: ",
+                                                        due.status().message()));
+    }
+    v1::Deadline* d = next.add_deadlines();
+    d->set_deadline_id(absl::StrCat(duty, "-", next.version()));
+    d->set_duty(std::string(duty));
+    switch (spec->owed_by) {
+      case Relation::kOriginator: d->set_owed_by(next.originator()); break;
+      case Relation::kAddressee: d->set_owed_by(next.addressee()); break;
+      case Relation::kCourt: d->set_owed_by(next.court()); break;
+      default: break;
+    }
+    d->set_kind(spec->kind);
+    d->set_rule(spec->rule);
+    d->set_amount(spec->amount);
+    *d->mutable_started_at() = ToProto(now);
+    *d->mutable_due_at() = ToProto(*due);
+    d->set_status(v1::Deadline::RUNNING);
+    d->set_legal_basis(std::string(spec->legal_basis));
+    s.schedule.push_back(*d);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) const {
   const v1::Envelope& e = s.envelope;
   const absl::Time now = deps_.clock.Now();
   auto refuse = [&](absl::Status why) -> absl::Status {
     s.refusal = why;
+    s.schedule.clear();
+    s.unschedule.clear();
     v1::AuditRecord r = RefusalRecord(s.caller, s.action_label, e.case_id(), why);
     r.set_envelope_id(e.envelope_id());
     r.mutable_envelope_digest()->set_algorithm(v1::SHA256);
@@ -202,55 +601,23 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   if (!existing.ok()) return existing.status();
   const v1::Case* current = existing->has_value() ? &**existing : nullptr;
   const v1::Agency& actor = s.caller.agency->agency;
-  v1::Track track = v1::TRACK_UNSPECIFIED;
-  if (e.has_transfer()) track = e.transfer().track() == v1::TRACK_UNSPECIFIED ? v1::CRIMINAL : e.transfer().track();
-  auto transition = FindTransition(current, e.case_id(), track, e.action_case(), actor);
+  absl::StatusOr<absl::string_view> branch = BranchOf(e);
+  if (!branch.ok()) return refuse(branch.status());
+  auto transition = FindTransition(current, e.case_id(), e.action_case(), *branch, actor);
   if (!transition.ok()) return refuse(transition.status());
   const Transition& t = **transition;
 
+  // Everything is checked on a copy; nothing is written before the last check.
   v1::Case next = current ? *current : v1::Case();
   if (current == nullptr) {
-    // A transfer opens the case: "same level" routing from the registry.
-    const AgencyEntry* psb = deps_.registry.FindInRegion(actor.region(), v1::PUBLIC_SECURITY);
-    const AgencyEntry* pro = deps_.registry.FindInRegion(actor.region(), v1::PROCURATORATE);
-    if (psb == nullptr || pro == nullptr) {
-      return refuse(absl::FailedPreconditionError(absl::StrCat(
-          "the registry has no ", psb == nullptr ? "public security bureau" : "procuratorate", " for region ", actor.region(),
-          "; a transfer goes to the agencies of the same level")));
-    }
-    if (e.addressees_size() > 0 && !(e.addressees_size() == 1 && e.addressees(0) == psb->agency.id())) {
-      return refuse(absl::InvalidArgumentError(absl::StrCat(
-          "a transfer from ", actor.id(), " is addressed to the public security bureau of the same region, ", psb->agency.id(),
-          "; the envelope names [", absl::StrJoin(e.addressees(), ", "), "]")));
-    }
-    std::vector<std::string> copied(e.copied().begin(), e.copied().end());
-    for (const auto& id : copied) {
-      if (deps_.registry.Find(id) == nullptr) {
-        return refuse(absl::InvalidArgumentError(absl::StrCat("copied agency '", id, "' is not in the registry")));
-      }
-    }
-    if (std::find(copied.begin(), copied.end(), pro->agency.id()) == copied.end()) copied.push_back(pro->agency.id());
-    const v1::Transfer& tr = e.transfer();
     next.set_case_id(e.case_id());
-    next.set_track(track);
-    next.set_originator(actor.id());
-    next.set_addressee(psb->agency.id());
-    for (const auto& id : copied) next.add_copied(id);
-    next.set_region(actor.region());
-    next.set_case_number(tr.case_number());
-    next.set_case_name(tr.case_name());
-    next.set_offence_category(tr.offence_category());
-    *next.mutable_suspects() = tr.suspects();
+    next.set_track(t.track);
     *next.mutable_created_at() = ToProto(now);
-  } else {
-    // Later actions are routed by the case; named addressees must be parties to it.
-    for (const auto& id : e.addressees()) {
-      if (RelationsOf(*current, id).empty()) {
-        return refuse(absl::InvalidArgumentError(absl::StrCat("addressee '", id, "' is not a party to case '", e.case_id(),
-                                                              "'; recipients are derived from the case")));
-      }
-    }
   }
+  if (auto st = Route(t, e, actor, current, next); !st.ok()) return refuse(st);
+  if (auto st = CheckPayload(e); !st.ok()) return refuse(st);
+  if (auto st = CheckDocuments(t, e); !st.ok()) return refuse(st);
+  if (auto st = CheckCondition(t, next, now); !st.ok()) return refuse(st);
   if (e.has_receipt() && !e.receipt().acknowledged_envelope_id().empty()) {
     auto acked = txn.GetEnvelope(e.receipt().acknowledged_envelope_id());
     if (!acked.ok()) return acked.status();
@@ -268,6 +635,7 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   next.set_state(t.to);
   next.set_version(next.version() + 1);
   *next.mutable_updated_at() = ToProto(now);
+  if (auto st = UpdateDeadlines(t, e, now, next, s); !st.ok()) return refuse(st);
 
   v1::AuditRecord record = BaseRecord(s.caller, s.action_label, e.case_id());
   record.set_outcome(v1::AuditRecord::ACCEPTED);
@@ -318,6 +686,9 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   for (const auto& doc : e.documents()) {
     if (auto st = txn.AddCaseDocument(e.case_id(), security::HexEncode(doc.digest().value())); !st.ok()) return st;
   }
+  CaseEvent stat{e.case_id(), next.region(), next.track(), std::string(ActionName(e.action_case())), from, t.to,
+                 std::string(*branch), absl::ToUnixMicros(now)};
+  if (auto st = txn.AppendCaseEvent(stat); !st.ok()) return st;
 
   for (const Notify& n : t.notify) {
     std::vector<std::string> recipients;
@@ -325,6 +696,7 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
       case Relation::kOriginator: recipients.push_back(next.originator()); break;
       case Relation::kAddressee: recipients.push_back(next.addressee()); break;
       case Relation::kCopied: recipients.assign(next.copied().begin(), next.copied().end()); break;
+      case Relation::kCourt: recipients.push_back(next.court()); break;
       case Relation::kNewCase: break;
     }
     for (const auto& recipient : recipients) {
@@ -381,6 +753,10 @@ void SubmissionPipeline::RecordEvent(v1::AuditRecord record, std::function<void(
 
 absl::Status SubmissionPipeline::RecordEventNow(StoreTransaction& txn, const v1::AuditRecord& record) const {
   return AppendAuditRecord(txn, record, deps_.clock.Now()).status();
+}
+
+absl::StatusOr<uint64_t> SubmissionPipeline::AppendAudit(StoreTransaction& txn, v1::AuditRecord record) const {
+  return AppendAuditRecord(txn, std::move(record), deps_.clock.Now());
 }
 
 }  // namespace caselink

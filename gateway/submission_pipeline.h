@@ -12,7 +12,10 @@
 #include "adapters/store/store.h"
 #include "caselink/v1/config.pb.h"
 #include "caselink/v1/services.pb.h"
+#include "gateway/deadline_engine.h"
+#include "gateway/deadlines/holiday_calendar.h"
 #include "gateway/delivery_hub.h"
+#include "gateway/lifecycle.h"
 #include "gateway/registry.h"
 #include "security/signature.h"
 
@@ -34,6 +37,12 @@ struct PipelineDeps {
   const BlobStore& blobs;
   DeliveryHub& hub;
   const v1::GatewayConfig& config;
+  // China's holiday calendar; null refuses every action that starts a period
+  // counted in days.
+  const deadlines::HolidayCalendar* calendar = nullptr;
+  // Told of deadlines started, moved and stopped once they are durable; null
+  // when nothing schedules them (the store still records them).
+  DeadlineEngine* deadlines = nullptr;
 };
 
 class SubmissionPipeline {
@@ -60,11 +69,20 @@ class SubmissionPipeline {
   void RecordEvent(v1::AuditRecord record, std::function<void(absl::Status)> done);
   // The same, inside work that already runs on the store's writer.
   absl::Status RecordEventNow(StoreTransaction& txn, const v1::AuditRecord& record) const;
+  // Appends `record` as is (actor, outcome and reason set by the caller) at
+  // the clock's time inside running store work; returns its index.
+  absl::StatusOr<uint64_t> AppendAudit(StoreTransaction& txn, v1::AuditRecord record) const;
 
  private:
   struct Submission;
   absl::Status Precheck(Submission& s) const;
   absl::Status Apply(StoreTransaction& txn, Submission& s) const;
+  // Who the case is addressed to after the transition (registry routing).
+  absl::Status Route(const Transition& t, const v1::Envelope& e, const v1::Agency& actor,
+                     const v1::Case* current, v1::Case& next) const;
+  // Starts, stops, cancels and extends the case's deadlines as the row says.
+  absl::Status UpdateDeadlines(const Transition& t, const v1::Envelope& e, absl::Time now, v1::Case& next,
+                               Submission& s) const;
 
   PipelineDeps deps_;
 };

@@ -28,6 +28,7 @@ case_id="510100-EPB-$(date +%Y%m%d%H%M%S)"
 printf '案件移送书：某化工有限公司非法倾倒危险废物，涉嫌污染环境罪，依法移送。\n' >"$work/transfer-letter.txt"
 printf '案件调查报告：2026年10月现场检查发现暗管排放，采样检测超标。\n' >"$work/investigation-report.txt"
 printf '涉案物品清单：暗管一根，采样瓶六只。\n' >"$work/seized-items.txt"
+printf '立案告知书：经审查，决定对某化工有限公司涉嫌污染环境案立案侦查。\n' >"$work/filing-notice.txt"
 cat >"$work/case.yaml" <<CASE
 case_id: "$case_id"
 transfer:
@@ -57,8 +58,8 @@ step "510100.psb issues its signed receipt (回执)"
 ctl 510100.psb submit receipt --case "$case_id"
 step "510100.epb sees the receipt"
 ctl 510100.epb inbox --ack --idle-exit 1
-step "510100.psb files the case (立案)"
-ctl 510100.psb submit filing --case "$case_id" --number "成公立〔2026〕88号"
+step "510100.psb files the case (立案), with its filing notice"
+ctl 510100.psb submit filing --case "$case_id" --number "成公立〔2026〕88号" --doc FILING_NOTICE="$work/filing-notice.txt"
 step "510100.epb and 510100.pro are told of the filing"
 ctl 510100.epb inbox --ack --idle-exit 1
 ctl 510100.pro inbox --ack --idle-exit 1

@@ -19,7 +19,7 @@ namespace caselink {
 namespace sqlite_internal {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 // Readers never block the WAL writer, and there is one writer; a lock wait
 // only happens against another process (a tool) on the same file.
 constexpr int kBusyTimeoutMs = 10000;
@@ -126,6 +126,37 @@ CREATE TABLE IF NOT EXISTS tree_heads (
 );
 )sql";
 
+// Version 4 indexes the deadlines held in each case proto (so the deadline
+// engine reloads the running ones and ListCases finds overdue cases) and keeps
+// one row per accepted action or deadline event for statistics by region and
+// period. Both are filled from the cases and timelines on upgrade.
+constexpr const char kSchemaV4[] = R"sql(
+CREATE TABLE IF NOT EXISTS case_deadlines (
+  case_id     TEXT NOT NULL,
+  deadline_id TEXT NOT NULL,
+  duty        TEXT NOT NULL,
+  owed_by     TEXT NOT NULL,
+  status      INTEGER NOT NULL,
+  due_micros  INTEGER NOT NULL,
+  PRIMARY KEY (case_id, deadline_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS case_deadlines_by_status ON case_deadlines(status, due_micros);
+CREATE TABLE IF NOT EXISTS case_events (
+  seq         INTEGER PRIMARY KEY,
+  case_id     TEXT NOT NULL,
+  region      TEXT NOT NULL,
+  track       INTEGER NOT NULL,
+  action      TEXT NOT NULL,
+  from_state  INTEGER NOT NULL,
+  to_state    INTEGER NOT NULL,
+  detail      TEXT NOT NULL,
+  time_micros INTEGER NOT NULL
+);
+-- Statistics read a region prefix (a range of region codes) over a period.
+CREATE INDEX IF NOT EXISTS case_events_by_region ON case_events(region, time_micros);
+CREATE INDEX IF NOT EXISTS case_events_by_case ON case_events(case_id, action, time_micros);
+)sql";
+
 // Transaction control of the writer.
 constexpr const char kBegin[] = "BEGIN IMMEDIATE";
 constexpr const char kCommit[] = "COMMIT";
@@ -144,6 +175,15 @@ constexpr const char kUpsertCase[] =
 constexpr const char kDeleteParties[] = "DELETE FROM case_parties WHERE case_id = ?1";
 constexpr const char kInsertParty[] =
     "INSERT OR IGNORE INTO case_parties(case_id, agency) VALUES(?1, ?2)";
+constexpr const char kDeleteDeadlines[] = "DELETE FROM case_deadlines WHERE case_id = ?1";
+constexpr const char kInsertDeadline[] =
+    "INSERT OR REPLACE INTO case_deadlines(case_id, deadline_id, duty, owed_by, status, due_micros) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char kSelectRunningDeadlines[] =
+    "SELECT case_id, deadline_id, due_micros FROM case_deadlines WHERE status = 1 ORDER BY due_micros";
+constexpr const char kInsertCaseEvent[] =
+    "INSERT INTO case_events(case_id, region, track, action, from_state, to_state, detail, time_micros) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 constexpr const char kInsertTimeline[] =
     "INSERT INTO timeline(case_id, version, proto) VALUES(?1, ?2, ?3)";
 constexpr const char kSelectTimeline[] =
@@ -200,12 +240,13 @@ constexpr const char* kWriterStatements[] = {
     kRollbackTo,     kSelectCase,      kUpsertCase,       kDeleteParties,   kInsertParty,
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
     kInsertAudit,    kInsertDelivery,  kSetDeliveryProto, kAckDeliveries,   kInsertMerkleNode,
-    kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead,
+    kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead, kDeleteDeadlines, kInsertDeadline,
+    kInsertCaseEvent,
 };
 constexpr const char* kReaderStatements[] = {
     kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
     kSelectAuditRange, kSelectPending,   kSelectAckedThrough, kSelectMerkleNode,
-    kSelectTreeHead, kSelectLatestTreeHead,
+    kSelectTreeHead, kSelectLatestTreeHead, kSelectRunningDeadlines,
 };
 
 struct DbCloser {
@@ -585,6 +626,28 @@ absl::Status IndexAuditRecord(Connection& db, int64_t index, std::string_view re
   return stmt->Run();
 }
 
+// Rewrites the deadline index of a case from its proto; a case has a handful.
+absl::Status IndexDeadlines(Connection& db, const v1::Case& c) {
+  {
+    absl::StatusOr<Statement> stmt = db.Get(kDeleteDeadlines);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, c.case_id());
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+  }
+  for (const v1::Deadline& d : c.deadlines()) {
+    absl::StatusOr<Statement> stmt = db.Get(kInsertDeadline);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, c.case_id())
+        .BindText(2, d.deadline_id())
+        .BindText(3, d.duty())
+        .BindText(4, d.owed_by())
+        .BindInt64(5, d.status())
+        .BindInt64(6, TimestampMicros(d.due_at()));
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 class Transaction : public StoreTransaction {
  public:
   explicit Transaction(Connection& db) : db_(db) {}
@@ -617,7 +680,7 @@ class Transaction : public StoreTransaction {
       stmt->BindText(1, c.case_id());
       if (absl::Status s = stmt->Run(); !s.ok()) return s;
     }
-    std::vector<std::string_view> parties = {c.originator(), c.addressee()};
+    std::vector<std::string_view> parties = {c.originator(), c.addressee(), c.court()};
     parties.insert(parties.end(), c.copied().begin(), c.copied().end());
     for (std::string_view agency : parties) {
       if (agency.empty()) continue;
@@ -626,7 +689,21 @@ class Transaction : public StoreTransaction {
       stmt->BindText(1, c.case_id()).BindText(2, agency);
       if (absl::Status s = stmt->Run(); !s.ok()) return s;
     }
-    return absl::OkStatus();
+    return IndexDeadlines(db_, c);
+  }
+
+  absl::Status AppendCaseEvent(const CaseEvent& event) override {
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertCaseEvent);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, event.case_id)
+        .BindText(2, event.region)
+        .BindInt64(3, event.track)
+        .BindText(4, event.action)
+        .BindInt64(5, event.from_state)
+        .BindInt64(6, event.to_state)
+        .BindText(7, event.detail)
+        .BindInt64(8, event.time_micros);
+    return stmt->Run();
   }
 
   absl::Status AppendTimelineEvent(const v1::TimelineEvent& event) override {
@@ -767,6 +844,51 @@ class Transaction : public StoreTransaction {
   Connection& db_;
 };
 
+// Fills the version 4 tables from the cases and timelines already stored.
+absl::Status UpgradeToV4(Connection& db) {
+  std::vector<v1::Case> cases;
+  {
+    absl::StatusOr<Statement> rows = db.Get("SELECT proto FROM cases");
+    if (!rows.ok()) return rows.status();
+    absl::StatusOr<std::vector<v1::Case>> loaded = CollectProtos<v1::Case>(*rows);
+    if (!loaded.ok()) return loaded.status();
+    cases = *std::move(loaded);
+  }
+  for (const v1::Case& c : cases) {
+    if (absl::Status s = IndexDeadlines(db, c); !s.ok()) return s;
+  }
+  std::vector<CaseEvent> events;
+  {
+    absl::StatusOr<Statement> rows = db.Get(
+        "SELECT t.proto, c.region, c.track FROM timeline t JOIN cases c ON c.case_id = t.case_id "
+        "ORDER BY t.rowid");
+    if (!rows.ok()) return rows.status();
+    for (;;) {
+      absl::StatusOr<bool> row = rows->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      absl::StatusOr<v1::TimelineEvent> e = rows->Proto<v1::TimelineEvent>(0);
+      if (!e.ok()) return e.status();
+      events.push_back(CaseEvent{e->case_id(), rows->Text(1), static_cast<v1::Track>(rows->Int64(2)), e->action(),
+                                 e->from_state(), e->to_state(), "", TimestampMicros(e->at())});
+    }
+  }
+  for (const CaseEvent& e : events) {
+    absl::StatusOr<Statement> stmt = db.Get(kInsertCaseEvent);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, e.case_id)
+        .BindText(2, e.region)
+        .BindInt64(3, e.track)
+        .BindText(4, e.action)
+        .BindInt64(5, e.from_state)
+        .BindInt64(6, e.to_state)
+        .BindText(7, e.detail)
+        .BindInt64(8, e.time_micros);
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CreateOrCheckSchema(Connection& db) {
   // IMMEDIATE: two processes opening a new file must not both create it.
   if (absl::Status s = db.ExecScript("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -782,7 +904,8 @@ absl::Status CreateOrCheckSchema(Connection& db) {
       if (absl::Status s = db.ExecScript(kSchemaV1); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV2); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV3); !s.ok()) return s;
-      return db.ExecScript("INSERT INTO schema_version(version) VALUES(3)");
+      if (absl::Status s = db.ExecScript(kSchemaV4); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(4)");
     }
     if (*version == "1" || *version == "2") {
       // Upgrade in place, in the same transaction: versions 2 and 3 only add
@@ -801,7 +924,14 @@ absl::Status CreateOrCheckSchema(Connection& db) {
       for (const auto& [idx, record] : records) {
         if (absl::Status s = IndexAuditRecord(db, idx, record); !s.ok()) return s;
       }
-      return db.ExecScript("UPDATE schema_version SET version = 3");
+      *version = "3";
+    }
+    if (*version == "3") {
+      // Version 4 adds tables filled from what is stored: the deadlines of
+      // each case and one event per timeline entry.
+      if (absl::Status s = db.ExecScript(kSchemaV4); !s.ok()) return s;
+      if (absl::Status s = UpgradeToV4(db); !s.ok()) return s;
+      return db.ExecScript("UPDATE schema_version SET version = 4");
     }
     if (*version != std::to_string(kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -1024,6 +1154,9 @@ absl::StatusOr<std::vector<v1::Case>> SqliteStore::ListCases(const CaseFilter& f
   if (region_end) sql += " AND c.region < ?6";
   if (by_from) sql += " AND c.updated_micros >= ?7";
   if (by_to) sql += " AND c.updated_micros < ?8";
+  if (filter.overdue_only) {
+    sql += " AND c.case_id IN (SELECT case_id FROM case_deadlines WHERE status = 3)";
+  }
   sql += by_agency ? " ORDER BY p.case_id LIMIT ?9" : " ORDER BY c.case_id LIMIT ?9";
 
   ReaderPool::Lease db = readers_->Acquire();
@@ -1187,6 +1320,94 @@ absl::StatusOr<std::optional<std::string>> SqliteStore::ReadLatestTreeHead() {
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<std::string>();
   return std::optional<std::string>(stmt->Blob(0));
+}
+
+absl::StatusOr<std::vector<RunningDeadline>> SqliteStore::ListRunningDeadlines() {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectRunningDeadlines);
+  if (!stmt.ok()) return stmt.status();
+  std::vector<RunningDeadline> out;
+  for (;;) {
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(RunningDeadline{stmt->Text(0), stmt->Text(1), stmt->Int64(2)});
+  }
+}
+
+namespace {
+
+// The WHERE clause shared by the event queries, over alias `e`; parameters
+// ?1..?4 are bound by BindEventQuery.
+std::string EventWhere(const EventQuery& query, bool has_region_end) {
+  std::string sql = " WHERE 1";
+  if (!query.region_prefix.empty()) sql += " AND e.region >= ?1";
+  if (has_region_end) sql += " AND e.region < ?2";
+  if (query.from_micros != 0) sql += " AND e.time_micros >= ?3";
+  if (query.to_micros != 0) sql += " AND e.time_micros < ?4";
+  return sql;
+}
+
+void BindEventQuery(Statement& stmt, const EventQuery& query, const std::optional<std::string>& region_end) {
+  if (!query.region_prefix.empty()) stmt.BindText(1, query.region_prefix);
+  if (region_end) stmt.BindText(2, *region_end);
+  if (query.from_micros != 0) stmt.BindInt64(3, query.from_micros);
+  if (query.to_micros != 0) stmt.BindInt64(4, query.to_micros);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<EventCount>> SqliteStore::CountCaseEvents(const EventQuery& query) {
+  const std::optional<std::string> region_end =
+      query.region_prefix.empty() ? std::nullopt : sqlite_internal::PrefixUpperBound(query.region_prefix);
+  const std::string sql = "SELECT e.action, e.to_state, e.detail, count(*) FROM case_events e" +
+                          EventWhere(query, region_end.has_value()) + " GROUP BY e.action, e.to_state, e.detail";
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sql);
+  if (!stmt.ok()) return stmt.status();
+  BindEventQuery(*stmt, query, region_end);
+  std::vector<EventCount> out;
+  for (;;) {
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(EventCount{stmt->Text(0), static_cast<v1::CaseState>(stmt->Int64(1)), stmt->Text(2),
+                             static_cast<uint64_t>(stmt->Int64(3))});
+  }
+}
+
+absl::StatusOr<std::vector<int64_t>> SqliteStore::ReadEventIntervals(const IntervalQuery& query) {
+  if (query.end_actions.empty() || query.end_actions.size() > 16) {
+    return absl::InvalidArgumentError("an interval query names 1 to 16 end actions");
+  }
+  const std::optional<std::string> region_end =
+      query.events.region_prefix.empty() ? std::nullopt
+                                         : sqlite_internal::PrefixUpperBound(query.events.region_prefix);
+  // ?5 start action, ?6 end from_state, ?10.. end actions.
+  std::string in;
+  for (size_t i = 0; i < query.end_actions.size(); ++i) absl::StrAppend(&in, i ? ", " : "", "?", 10 + i);
+  std::string sql =
+      "SELECT e.time_micros - (SELECT min(s.time_micros) FROM case_events s WHERE s.case_id = e.case_id AND "
+      "s.action = ?5) FROM case_events e" +
+      EventWhere(query.events, region_end.has_value()) + " AND e.action IN (" + in + ")";
+  if (query.end_from_state != v1::CASE_STATE_UNSPECIFIED) sql += " AND e.from_state = ?6";
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sql);
+  if (!stmt.ok()) return stmt.status();
+  BindEventQuery(*stmt, query.events, region_end);
+  stmt->BindText(5, query.start_action);
+  if (query.end_from_state != v1::CASE_STATE_UNSPECIFIED) stmt->BindInt64(6, query.end_from_state);
+  for (size_t i = 0; i < query.end_actions.size(); ++i) {
+    stmt->BindText(static_cast<int>(10 + i), query.end_actions[i]);
+  }
+  std::vector<int64_t> out;
+  for (;;) {
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    // A case whose start event is missing has no interval.
+    if (!stmt->IsNull(0)) out.push_back(stmt->Int64(0));
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {

@@ -57,6 +57,9 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<v1::AuditEntry>> QueryAudit(const AuditFilter& filter) override;
   absl::StatusOr<std::optional<std::string>> ReadTreeHead(uint64_t tree_size) override;
   absl::StatusOr<std::optional<std::string>> ReadLatestTreeHead() override;
+  absl::StatusOr<std::vector<RunningDeadline>> ListRunningDeadlines() override;
+  absl::StatusOr<std::vector<EventCount>> CountCaseEvents(const EventQuery& query) override;
+  absl::StatusOr<std::vector<int64_t>> ReadEventIntervals(const IntervalQuery& query) override;
 
   void Shutdown() override;
 

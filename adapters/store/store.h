@@ -43,6 +43,55 @@ struct CaseFilter {
   int64_t updated_to_micros = 0;    // 0: unbounded
   std::string after_case_id;        // paging: cases ordered by id, strictly after this
   uint32_t limit = 100;
+  // Only cases with a deadline in status OVERDUE (a duty missed and not yet met).
+  bool overdue_only = false;
+};
+
+// One accepted action, or deadline event, of a case: the rows statistics are
+// counted from. Written in the same commit as the change it records.
+struct CaseEvent {
+  std::string case_id;
+  std::string region;  // the case's region code
+  v1::Track track = v1::TRACK_UNSPECIFIED;
+  // The envelope action ("transfer", "filing", ...) or a gateway event
+  // ("deadline_overdue", "deadline_expired").
+  std::string action;
+  v1::CaseState from_state = v1::CASE_STATE_UNSPECIFIED;
+  v1::CaseState to_state = v1::CASE_STATE_UNSPECIFIED;
+  // The decision carried ("upheld", "charge", ...) or, for a deadline event, the duty.
+  std::string detail;
+  int64_t time_micros = 0;
+};
+
+// Events of cases whose region starts with `region_prefix`, in [from, to).
+struct EventQuery {
+  std::string region_prefix;
+  int64_t from_micros = 0;  // 0: unbounded
+  int64_t to_micros = 0;    // 0: unbounded
+};
+
+struct EventCount {
+  std::string action;
+  v1::CaseState to_state = v1::CASE_STATE_UNSPECIFIED;
+  std::string detail;
+  uint64_t count = 0;
+};
+
+// For each event matched by `events` whose action is one of `end_actions`
+// (and, if set, whose from_state is `end_from_state`): the time since the
+// same case's first `start_action` event.
+struct IntervalQuery {
+  EventQuery events;
+  std::string start_action;
+  std::vector<std::string> end_actions;
+  v1::CaseState end_from_state = v1::CASE_STATE_UNSPECIFIED;  // unspecified: any
+};
+
+// A deadline in status RUNNING, as the deadline engine schedules it.
+struct RunningDeadline {
+  std::string case_id;
+  std::string deadline_id;
+  int64_t due_micros = 0;
 };
 
 // Which audit records a query returns. Visibility limits are applied by the
@@ -70,7 +119,7 @@ class StoreTransaction {
   virtual ~StoreTransaction() = default;
 
   virtual absl::StatusOr<std::optional<v1::Case>> GetCase(std::string_view case_id) = 0;
-  // Inserts or replaces the case row.
+  // Inserts or replaces the case row (and the index of its deadlines).
   virtual absl::Status PutCase(const v1::Case& c) = 0;
   virtual absl::Status AppendTimelineEvent(const v1::TimelineEvent& event) = 0;
   // Records that a document (by digest hex) belongs to a case, for download rights.
@@ -101,6 +150,12 @@ class StoreTransaction {
   virtual absl::Status PutMerkleNode(uint32_t level, uint64_t index, std::string_view hash) = 0;
   // NOT_FOUND if the node is not stored.
   virtual absl::StatusOr<std::string> GetMerkleNode(uint32_t level, uint64_t index) = 0;
+
+  // Records an event for statistics. (Not pure so that test doubles written
+  // before it keep compiling; they report UNIMPLEMENTED.)
+  virtual absl::Status AppendCaseEvent(const CaseEvent& event) {
+    return absl::UnimplementedError("this store does not keep case events");
+  }
 };
 
 class Store {
@@ -144,6 +199,20 @@ class Store {
   // A committed Merkle node; NOT_FOUND if absent. Nodes are immutable, so the
   // reads behind one proof need no common snapshot.
   virtual absl::StatusOr<std::string> ReadMerkleNode(uint32_t level, uint64_t index) = 0;
+
+  // Deadlines in status RUNNING over all cases, earliest due first. (The
+  // methods below are not pure so that older test doubles keep compiling.)
+  virtual absl::StatusOr<std::vector<RunningDeadline>> ListRunningDeadlines() {
+    return absl::UnimplementedError("this store does not index deadlines");
+  }
+  // Counts of the events matched, grouped by (action, to_state, detail).
+  virtual absl::StatusOr<std::vector<EventCount>> CountCaseEvents(const EventQuery& query) {
+    return absl::UnimplementedError("this store does not keep case events");
+  }
+  // Durations in microseconds, in no particular order; see IntervalQuery.
+  virtual absl::StatusOr<std::vector<int64_t>> ReadEventIntervals(const IntervalQuery& query) {
+    return absl::UnimplementedError("this store does not keep case events");
+  }
 
   // Stops accepting work, commits what is queued, and joins the writer.
   virtual void Shutdown() = 0;

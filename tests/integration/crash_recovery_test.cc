@@ -77,6 +77,8 @@ TEST(CrashRecoveryTest, TransferAcknowledgedJustBeforeKill9IsDeliveredAfterResta
     const int port = gateway.WaitForPort();
     ASSERT_GT(port, 0) << "gateway did not start";
     auto epb = connect("510100.epb", port);
+    // The transfers reference the documents the procedure requires.
+    ASSERT_TRUE(testing::UploadStandardDocuments(*epb).ok());
     for (int i = 0; i < 5; ++i) {
       const std::string case_id = "K-" + std::to_string(round) + "-" + std::to_string(i);
       auto resp = epb->Submit(testing::TransferEnvelope(case_id));

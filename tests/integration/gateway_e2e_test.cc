@@ -36,12 +36,15 @@ absl::Status VerifyWithCertificate(const std::string& cert_path, const std::stri
 
 class GatewayE2eTest : public ::testing::Test {
  protected:
-  GatewayE2eTest() : gateway_(testing::MakeTempDir()) {}
+  // Gateway time is fixed in 2026 so that deadlines always fall inside the
+  // holiday calendar's years; envelopes are signed with that time.
+  GatewayE2eTest()
+      : gateway_(testing::MakeTempDir(), {.clock = std::make_shared<ManualClock>(testing::ScenarioStart())}) {}
 
   // Transfers `case_id` from the EPB and returns the response.
   v1::SubmitResponse Transfer(const std::string& case_id) {
     auto epb = gateway_.Client("510100.epb");
-    auto resp = epb->Submit(TransferEnvelope(case_id));
+    auto resp = gateway_.Submit(*epb, TransferEnvelope(case_id));
     EXPECT_TRUE(resp.ok()) << resp.status();
     return resp.ok() ? *resp : v1::SubmitResponse();
   }
@@ -64,8 +67,10 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
   ASSERT_TRUE(letter.ok()) << letter.status();
   EXPECT_EQ(letter->digest().value(), security::Sha256("案件移送书全文"));
   v1::Envelope transfer = TransferEnvelope("C-1");
+  transfer.clear_documents();
   *transfer.add_documents() = *letter;
-  auto accepted = epb->Submit(transfer);
+  testing::AddRequiredDocuments(transfer);  // the investigation report and the list of seized items
+  auto accepted = gateway_.Submit(*epb, transfer);
   ASSERT_TRUE(accepted.ok()) << accepted.status();
   EXPECT_FALSE(accepted->duplicate());
 
@@ -89,7 +94,7 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
                   .ok());
   v1::Envelope delivered;
   ASSERT_TRUE(delivered.ParseFromString(psb_inbox[0].envelope().envelope()));
-  ASSERT_EQ(delivered.documents_size(), 1);
+  ASSERT_EQ(delivered.documents_size(), 3);
   EXPECT_EQ(delivered.documents(0).digest().value(), letter->digest().value());
   auto pro_inbox = ReadDeliveries(*pro, 1, absl::Seconds(10));
   ASSERT_EQ(pro_inbox.size(), 1u);
@@ -126,7 +131,7 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
   v1::Envelope ack = testing::ActionEnvelope("C-1", "receipt");
   ack.mutable_receipt()->set_acknowledged_envelope_id(delivered.envelope_id());
   *ack.mutable_receipt()->mutable_acknowledged_envelope_digest() = receipt.envelope_digest();
-  auto received = psb->Submit(ack);
+  auto received = gateway_.Submit(*psb, ack);
   ASSERT_TRUE(received.ok()) << received.status();
   auto epb_inbox = ReadDeliveries(*epb, 1, absl::Seconds(10));
   ASSERT_EQ(epb_inbox.size(), 1u);
@@ -138,7 +143,7 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
   ASSERT_TRUE(epb->Acknowledge(epb_inbox[0].sequence()).ok());
 
   // The filing decision reaches the EPB and the copied PRO.
-  auto filed = psb->Submit(testing::ActionEnvelope("C-1", "filing"));
+  auto filed = gateway_.Submit(*psb, testing::ActionEnvelope("C-1", "filing"));
   ASSERT_TRUE(filed.ok()) << filed.status();
   epb_inbox = ReadDeliveries(*epb, 1, absl::Seconds(10));
   ASSERT_EQ(epb_inbox.size(), 1u);
@@ -158,21 +163,21 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
   EXPECT_EQ(full->timeline(1).action(), "receipt");
   EXPECT_EQ(full->timeline(2).action(), "filing");
   EXPECT_EQ(full->timeline(2).from_state(), v1::RECEIVED);
-  EXPECT_EQ(full->timeline(0).documents_size(), 1);
+  EXPECT_EQ(full->timeline(0).documents_size(), 3);
 }
 
 TEST_F(GatewayE2eTest, NonFilingIsTheOtherLegalDecision) {
   Transfer("C-2");
   auto psb = gateway_.Client("510100.psb");
-  ASSERT_TRUE(psb->Submit(testing::ActionEnvelope("C-2", "receipt")).ok());
-  auto declined = psb->Submit(testing::ActionEnvelope("C-2", "non_filing"));
+  ASSERT_TRUE(gateway_.Submit(*psb, testing::ActionEnvelope("C-2", "receipt")).ok());
+  auto declined = gateway_.Submit(*psb, testing::ActionEnvelope("C-2", "non_filing"));
   ASSERT_TRUE(declined.ok()) << declined.status();
   EXPECT_EQ(CaseAsSeenBy("510100.epb", "C-2").state(), v1::NOT_FILED);
 }
 
 TEST_F(GatewayE2eTest, RetriedEnvelopeGetsTheOriginalReceiptAndNoSecondEffect) {
   auto epb = gateway_.Client("510100.epb");
-  auto signed_envelope = epb->Sign(TransferEnvelope("C-3"));
+  auto signed_envelope = gateway_.Sign(*epb, TransferEnvelope("C-3"));
   ASSERT_TRUE(signed_envelope.ok());
   auto first = epb->SubmitSigned(*signed_envelope);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -220,14 +225,14 @@ TEST_F(GatewayE2eTest, NewDeliveriesArriveOnAnOpenStream) {
 
 TEST_F(GatewayE2eTest, HealthIsServingAndReflectionListsTheServices) {
   auto client = gateway_.Client("510100.epb");
-  grpc::GenericStub stub(client->channel());
+  grpc::GenericStub service(client->channel());
   auto call = [&](const std::string& method, const std::string& request_bytes) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     grpc::Slice slice(request_bytes);
     grpc::ByteBuffer request(&slice, 1), response;
     std::promise<grpc::Status> done;
-    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+    service.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
                    [&done](grpc::Status status) { done.set_value(std::move(status)); });
     auto st = done.get_future().get();
     EXPECT_TRUE(st.ok()) << st.error_message();
@@ -244,7 +249,7 @@ TEST_F(GatewayE2eTest, HealthIsServingAndReflectionListsTheServices) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::CompletionQueue cq;
-  auto stream = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto stream = service.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   stream->StartCall(reinterpret_cast<void*>(1));
@@ -276,10 +281,10 @@ TEST_F(GatewayE2eTest, HealthIsServingAndReflectionListsTheServices) {
 
 TEST_F(GatewayE2eTest, TreeHeadIsServedAndSignedByTheGateway) {
   auto client = gateway_.Client("510100.epb");
-  auto stub = v1::AuditService::NewStub(client->channel());
+  auto service = v1::AuditService::NewStub(client->channel());
   grpc::ClientContext ctx;
   v1::SignedTreeHead head;
-  ASSERT_TRUE(stub->GetTreeHead(&ctx, v1::GetTreeHeadRequest(), &head).ok());
+  ASSERT_TRUE(service->GetTreeHead(&ctx, v1::GetTreeHeadRequest(), &head).ok());
   EXPECT_TRUE(VerifyWithCertificate(gateway_.pki_dir() + "/gateway/signing.crt", head.signature().value(), head.tree_head()).ok());
 }
 
@@ -329,13 +334,13 @@ class RefusalTest : public GatewayE2eTest {
 
 TEST_F(RefusalTest, EnvelopeSignedByAnotherAgencyThanThePeer) {
   // The PSB's channel carries an envelope that names and is signed by the EPB.
-  auto signed_by_epb = epb_->Sign(testing::ActionEnvelope("R-1", "receipt"));
+  auto signed_by_epb = gateway_.Sign(*epb_, testing::ActionEnvelope("R-1", "receipt"));
   ASSERT_TRUE(signed_by_epb.ok());
   ExpectRefused(*psb_, *signed_by_epb, grpc::StatusCode::PERMISSION_DENIED, "not the agency of the TLS client certificate");
 }
 
 TEST_F(RefusalTest, BitFlippedSignature) {
-  auto signed_envelope = psb_->Sign(testing::ActionEnvelope("R-1", "receipt"));
+  auto signed_envelope = gateway_.Sign(*psb_, testing::ActionEnvelope("R-1", "receipt"));
   ASSERT_TRUE(signed_envelope.ok());
   std::string* sig = signed_envelope->mutable_signature()->mutable_value();
   (*sig)[sig->size() / 2] ^= 0x01;
@@ -343,7 +348,7 @@ TEST_F(RefusalTest, BitFlippedSignature) {
 }
 
 TEST_F(RefusalTest, BitFlippedEnvelopeBytes) {
-  auto signed_envelope = psb_->Sign(testing::ActionEnvelope("R-1", "receipt"));
+  auto signed_envelope = gateway_.Sign(*psb_, testing::ActionEnvelope("R-1", "receipt"));
   ASSERT_TRUE(signed_envelope.ok());
   std::string* bytes = signed_envelope->mutable_envelope();
   (*bytes)[bytes->size() - 1] ^= 0x01;
@@ -359,7 +364,7 @@ TEST_F(RefusalTest, BitFlippedEnvelopeBytes) {
 }
 
 TEST_F(RefusalTest, UnknownSigningKeyId) {
-  auto signed_envelope = psb_->Sign(testing::ActionEnvelope("R-1", "receipt"));
+  auto signed_envelope = gateway_.Sign(*psb_, testing::ActionEnvelope("R-1", "receipt"));
   ASSERT_TRUE(signed_envelope.ok());
   signed_envelope->mutable_signature()->set_key_id("510100.psb/signing-9");
   ExpectRefused(*psb_, *signed_envelope, grpc::StatusCode::UNAUTHENTICATED, "not a registered signing key");
@@ -367,8 +372,8 @@ TEST_F(RefusalTest, UnknownSigningKeyId) {
 
 TEST_F(RefusalTest, EnvelopeOutsideTheTimeWindow) {
   v1::Envelope e = testing::ActionEnvelope("R-1", "receipt");
-  *e.mutable_created_at() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now() - absl::Minutes(10)));
-  auto signed_envelope = psb_->Sign(e);
+  *e.mutable_created_at() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(gateway_.Now() - absl::Minutes(10)));
+  auto signed_envelope = gateway_.Sign(*psb_, e);
   ASSERT_TRUE(signed_envelope.ok());
   ExpectRefused(*psb_, *signed_envelope, grpc::StatusCode::INVALID_ARGUMENT, "accepted window is ±300 s");
 }
@@ -376,38 +381,38 @@ TEST_F(RefusalTest, EnvelopeOutsideTheTimeWindow) {
 TEST_F(RefusalTest, EnvelopeIdReusedWithDifferentContent) {
   v1::Envelope e = testing::ActionEnvelope("R-1", "receipt");
   e.set_envelope_id("reused-id");
-  auto first = psb_->Submit(e);
+  auto first = gateway_.Submit(*psb_, e);
   ASSERT_TRUE(first.ok()) << first.status();
   state_before_ = CaseAsSeenBy("510100.epb", "R-1");
   audit_before_ = gateway_.AuditSize();
   v1::Envelope other = testing::ActionEnvelope("R-1", "filing");
   other.set_envelope_id("reused-id");
-  auto signed_other = psb_->Sign(other);
+  auto signed_other = gateway_.Sign(*psb_, other);
   ASSERT_TRUE(signed_other.ok());
   ExpectRefused(*psb_, *signed_other, grpc::StatusCode::ALREADY_EXISTS, "already used for different content");
 }
 
 TEST_F(RefusalTest, UnknownCase) {
-  auto signed_envelope = psb_->Sign(testing::ActionEnvelope("NO-SUCH-CASE", "receipt"));
+  auto signed_envelope = gateway_.Sign(*psb_, testing::ActionEnvelope("NO-SUCH-CASE", "receipt"));
   ASSERT_TRUE(signed_envelope.ok());
   ExpectRefused(*psb_, *signed_envelope, grpc::StatusCode::NOT_FOUND, "case 'NO-SUCH-CASE' does not exist");
 }
 
 TEST_F(RefusalTest, ActionIllegalInTheCurrentState) {
-  auto signed_envelope = psb_->Sign(testing::ActionEnvelope("R-1", "filing"));
+  auto signed_envelope = gateway_.Sign(*psb_, testing::ActionEnvelope("R-1", "filing"));
   ASSERT_TRUE(signed_envelope.ok());
   ExpectRefused(*psb_, *signed_envelope, grpc::StatusCode::FAILED_PRECONDITION,
                 "is in state TRANSFERRED; action 'filing' is not allowed there. Allowed now: receipt");
 }
 
 TEST_F(RefusalTest, ActionByTheWrongAgency) {
-  auto epb_receipt = epb_->Sign(testing::ActionEnvelope("R-1", "receipt"));
+  auto epb_receipt = gateway_.Sign(*epb_, testing::ActionEnvelope("R-1", "receipt"));
   ASSERT_TRUE(epb_receipt.ok());
   ExpectRefused(*epb_, *epb_receipt, grpc::StatusCode::PERMISSION_DENIED, "must be taken by the addressee public security bureau");
 }
 
 TEST_F(RefusalTest, TransferOpeningAnExistingCase) {
-  auto again = epb_->Sign(TransferEnvelope("R-1"));
+  auto again = gateway_.Sign(*epb_, TransferEnvelope("R-1"));
   ASSERT_TRUE(again.ok());
   ExpectRefused(*epb_, *again, grpc::StatusCode::FAILED_PRECONDITION, "is in state TRANSFERRED");
 }
@@ -415,7 +420,7 @@ TEST_F(RefusalTest, TransferOpeningAnExistingCase) {
 TEST_F(RefusalTest, TransferAddressedOutsideTheSameLevel) {
   v1::Envelope e = TransferEnvelope("R-2");
   e.add_addressees("510100.court");
-  auto signed_envelope = epb_->Sign(e);
+  auto signed_envelope = gateway_.Sign(*epb_, e);
   ASSERT_TRUE(signed_envelope.ok());
   ExpectRefused(*epb_, *signed_envelope, grpc::StatusCode::INVALID_ARGUMENT, "public security bureau of the same region, 510100.psb");
 }
@@ -428,7 +433,7 @@ TEST_F(RefusalTest, DocumentThatWasNeverUploaded) {
   doc->set_size_bytes(5);
   doc->mutable_digest()->set_algorithm(v1::SHA256);
   doc->mutable_digest()->set_value(security::Sha256("never uploaded"));
-  auto signed_envelope = epb_->Sign(e);
+  auto signed_envelope = gateway_.Sign(*epb_, e);
   ASSERT_TRUE(signed_envelope.ok());
   ExpectRefused(*epb_, *signed_envelope, grpc::StatusCode::FAILED_PRECONDITION, "has not been uploaded");
 }
@@ -436,7 +441,7 @@ TEST_F(RefusalTest, DocumentThatWasNeverUploaded) {
 TEST_F(RefusalTest, OversizedEnvelope) {
   v1::Envelope e = testing::ActionEnvelope("R-1", "receipt");
   e.set_remarks(std::string(gateway_.config().max_envelope_bytes() + 1, 'x'));
-  auto signed_envelope = psb_->Sign(e);
+  auto signed_envelope = gateway_.Sign(*psb_, e);
   ASSERT_TRUE(signed_envelope.ok());
   ExpectRefused(*psb_, *signed_envelope, grpc::StatusCode::INVALID_ARGUMENT, "the limit is 1048576");
 }
@@ -451,13 +456,13 @@ TEST_F(RefusalTest, MalformedEnvelopeBytes) {
 TEST_F(RefusalTest, MissingEnvelopeId) {
   v1::Envelope e = testing::ActionEnvelope("R-1", "receipt");
   e.set_envelope_id("bad id with spaces");
-  auto signed_envelope = psb_->Sign(e);
+  auto signed_envelope = gateway_.Sign(*psb_, e);
   ASSERT_TRUE(signed_envelope.ok());
   ExpectRefused(*psb_, *signed_envelope, grpc::StatusCode::INVALID_ARGUMENT, "envelope_id must be");
 }
 
 TEST_F(RefusalTest, AlgorithmNotAllowedByTheProfile) {
-  auto signed_envelope = psb_->Sign(testing::ActionEnvelope("R-1", "receipt"));
+  auto signed_envelope = gateway_.Sign(*psb_, testing::ActionEnvelope("R-1", "receipt"));
   ASSERT_TRUE(signed_envelope.ok());
   signed_envelope->mutable_signature()->set_algorithm(v1::SM2_SM3);
   ExpectRefused(*psb_, *signed_envelope, grpc::StatusCode::INVALID_ARGUMENT, "not allowed by the INTL profile");
@@ -499,13 +504,13 @@ TEST_F(GatewayE2eTest, ClientWithoutCertificateCannotConnect) {
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride("localhost");
   auto channel = grpc::CreateCustomChannel(gateway_.target(), grpc::SslCredentials(ssl), args);
-  auto stub = v1::CaseService::NewStub(channel);
+  auto service = v1::CaseService::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::GetCaseResponse resp;
   v1::GetCaseRequest req;
   req.set_case_id("x");
-  auto st = stub->GetCase(&ctx, req, &resp);
+  auto st = service->GetCase(&ctx, req, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
 }
 

@@ -1,13 +1,23 @@
 // Test gateway support.
 #include "tests/support/test_gateway.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
 #include "gateway/config.h"
+#include "gateway/deadlines/deadline_rules.h"
+#include "gateway/lifecycle.h"
+#include "security/digest.h"
 #include "tools/devpki/dev_pki.h"
 
 namespace caselink::testing {
+
+using google::protobuf::util::TimeUtil;
 
 std::string MakeTempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "caselink-test-XXXXXX").string();
@@ -16,12 +26,26 @@ std::string MakeTempDir() {
   return dir;
 }
 
-TestGateway::TestGateway(std::string dir) : dir_(std::move(dir)), pki_dir_(dir_ + "/pki") {
-  DevPkiOptions options;
-  options.dir = pki_dir_;
-  options.listen_address = "127.0.0.1:0";
-  options.data_dir = dir_ + "/data";
-  auto st = InitDevPki(options);
+absl::Time ScenarioStart() {
+  return absl::FromCivil(absl::CivilHour(2026, 3, 2, 9), deadlines::ChinaTimeZone());
+}
+
+TestGateway::TestGateway(std::string dir, TestGatewayOptions options)
+    : dir_(std::move(dir)), pki_dir_(dir_ + "/pki"), options_(std::move(options)) {
+  DevPkiOptions pki;
+  pki.dir = pki_dir_;
+  pki.listen_address = "127.0.0.1:0";
+  pki.data_dir = dir_ + "/data";
+  pki.additional_regions = options_.additional_regions;
+  if (options_.clock != nullptr) {
+    // Certificates must be valid both at the gateway's (fake) time, where
+    // signatures are checked, and at the real time of the TLS handshake.
+    const absl::Time real = absl::Now();
+    const absl::Time fake = options_.clock->Now();
+    pki.not_before = std::min(real, fake) - absl::Hours(1);
+    pki.validity = std::max(real, fake) - pki.not_before + absl::Hours(24 * 365);
+  }
+  auto st = InitDevPki(pki);
   if (!st.ok()) ADD_FAILURE() << st;
   auto config = LoadGatewayConfig(pki_dir_ + "/gateway.yaml");
   if (!config.ok()) ADD_FAILURE() << config.status();
@@ -36,12 +60,14 @@ TestGateway::~TestGateway() {
 }
 
 void TestGateway::Start() {
-  auto server = GatewayServer::Start(config_);
+  auto server = GatewayServer::Start(config_, options_.clock);
   if (!server.ok()) {
     ADD_FAILURE() << "gateway did not start: " << server.status();
     std::abort();
   }
   server_ = std::move(*server);
+  auto uploader = Client(DevPkiAgencies("510100").front());
+  if (auto uploaded = UploadStandardDocuments(*uploader); !uploaded.ok()) ADD_FAILURE() << uploaded;
 }
 
 void TestGateway::Stop() {
@@ -55,6 +81,21 @@ std::unique_ptr<AgencyClient> TestGateway::Client(const std::string& agency_id) 
   auto client = AgencyClient::Create(*identity, target());
   EXPECT_TRUE(client.ok()) << client.status();
   return std::move(*client);
+}
+
+absl::Time TestGateway::Now() const { return options_.clock ? options_.clock->Now() : absl::Now(); }
+
+absl::StatusOr<v1::SignedEnvelope> TestGateway::Sign(AgencyClient& client, v1::Envelope envelope) const {
+  if (!envelope.has_created_at()) {
+    *envelope.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(Now()));
+  }
+  return client.Sign(std::move(envelope));
+}
+
+absl::StatusOr<v1::SubmitResponse> TestGateway::Submit(AgencyClient& client, v1::Envelope envelope) const {
+  auto signed_envelope = Sign(client, std::move(envelope));
+  if (!signed_envelope.ok()) return signed_envelope.status();
+  return client.SubmitSigned(*signed_envelope);
 }
 
 std::vector<v1::AuditRecord> TestGateway::AuditRecordsFrom(uint64_t from) {
@@ -75,6 +116,65 @@ uint64_t TestGateway::AuditSize() {
   return *size;
 }
 
+// ---- Documents ----
+
+std::string StandardDocumentBytes(v1::DocumentType type) {
+  return absl::StrCat("CaseLink test document of type ", v1::DocumentType_Name(type), "\n");
+}
+
+v1::DocumentRef StandardDocument(v1::DocumentType type) {
+  const std::string bytes = StandardDocumentBytes(type);
+  v1::DocumentRef ref;
+  ref.set_type(type);
+  ref.set_title(v1::DocumentType_Name(type));
+  ref.set_media_type("text/plain");
+  ref.set_size_bytes(bytes.size());
+  ref.mutable_digest()->set_algorithm(v1::SHA256);
+  ref.mutable_digest()->set_value(security::Sha256(bytes));
+  return ref;
+}
+
+std::vector<v1::DocumentType> RequiredDocumentTypes() {
+  std::set<v1::DocumentType> types;
+  for (const Transition& t : TransitionTable()) types.insert(t.documents.begin(), t.documents.end());
+  return {types.begin(), types.end()};
+}
+
+absl::Status UploadStandardDocuments(AgencyClient& client) {
+  for (v1::DocumentType type : RequiredDocumentTypes()) {
+    auto ref = client.UploadBytes(StandardDocumentBytes(type), type, v1::DocumentType_Name(type), "text/plain");
+    if (!ref.ok()) return ref.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SeedStandardDocuments(BlobStore& blobs) {
+  for (v1::DocumentType type : RequiredDocumentTypes()) {
+    auto writer = blobs.BeginWrite();
+    if (!writer.ok()) return writer.status();
+    if (auto st = (*writer)->Append(StandardDocumentBytes(type)); !st.ok()) return st;
+    if (auto hex = (*writer)->Finish(); !hex.ok()) return hex.status();
+  }
+  return absl::OkStatus();
+}
+
+void AddRequiredDocuments(v1::Envelope& envelope) {
+  auto branch = BranchOf(envelope);
+  std::set<v1::DocumentType> needed;
+  for (const Transition& t : TransitionTable()) {
+    if (t.action == envelope.action_case() && (t.branch.empty() || (branch.ok() && t.branch == *branch))) {
+      needed.insert(t.documents.begin(), t.documents.end());
+    }
+  }
+  for (v1::DocumentType type : needed) {
+    const bool present = std::any_of(envelope.documents().begin(), envelope.documents().end(),
+                                     [type](const v1::DocumentRef& d) { return d.type() == type; });
+    if (!present) *envelope.add_documents() = StandardDocument(type);
+  }
+}
+
+// ---- Envelopes ----
+
 v1::Envelope TransferEnvelope(const std::string& case_id) {
   v1::Envelope e;
   e.set_case_id(case_id);
@@ -83,24 +183,109 @@ v1::Envelope TransferEnvelope(const std::string& case_id) {
   t->set_case_number("成环罚〔2026〕1号");
   t->set_case_name("某公司涉嫌污染环境案");
   t->set_offence_category("污染环境罪");
+  AddRequiredDocuments(e);
   return e;
 }
 
-v1::Envelope ActionEnvelope(const std::string& case_id, const std::string& action) {
+v1::Envelope ActionEnvelope(const std::string& case_id, v1::Envelope::ActionCase action, absl::string_view branch) {
+  using E = v1::Envelope;
+  if (action == E::kTransfer) return TransferEnvelope(case_id);
   v1::Envelope e;
   e.set_case_id(case_id);
-  if (action == "receipt") {
-    e.mutable_receipt();
-  } else if (action == "filing") {
-    e.mutable_filing()->set_filing_number("立案1号");
-  } else if (action == "non_filing") {
-    e.mutable_non_filing()->set_reason("不构成犯罪");
-  } else if (action == "transfer") {
-    return TransferEnvelope(case_id);
-  } else {
-    ADD_FAILURE() << "no envelope for action " << action;
+  switch (action) {
+    case E::kReceipt: e.mutable_receipt(); break;
+    case E::kMaterialsRequest:
+      e.mutable_materials_request()->add_requested_types(v1::TEST_REPORT);
+      e.mutable_materials_request()->set_reason("缺少检测报告");
+      break;
+    case E::kMaterialsSupply: e.mutable_materials_supply()->set_explanation("检测报告已补充"); break;
+    case E::kReferral:
+      e.mutable_referral()->set_to_agency("510104.psb");
+      e.mutable_referral()->set_reason("属锦江区管辖");
+      break;
+    case E::kReturnCase: e.mutable_return_case()->set_reason("不属于公安机关管辖"); break;
+    case E::kFiling: e.mutable_filing()->set_filing_number("立案1号"); break;
+    case E::kNonFiling: e.mutable_non_filing()->set_reason("不构成犯罪"); break;
+    case E::kEvidenceHandover: e.mutable_evidence_handover()->set_handover_record_number("移交1号"); break;
+    case E::kReconsiderationRequest: e.mutable_reconsideration_request()->set_grounds("证据足以认定"); break;
+    case E::kReconsiderationDecision:
+      e.mutable_reconsideration_decision()->set_outcome(branch == "reversed" ? v1::ReconsiderationDecision::REVERSED
+                                                                             : v1::ReconsiderationDecision::UPHELD);
+      e.mutable_reconsideration_decision()->set_reason("复议决定");
+      break;
+    case E::kSupervisionRequest: e.mutable_supervision_request()->set_grounds("应当立案而不立案"); break;
+    case E::kExplanationDemand: e.mutable_explanation_demand()->set_reason("请说明不立案理由"); break;
+    case E::kExplanation: e.mutable_explanation()->set_explanation("证据不足"); break;
+    case E::kFilingOrder: e.mutable_filing_order()->set_reason("理由不能成立"); break;
+    case E::kTransferRecommendation: e.mutable_transfer_recommendation()->set_opinion("应当移送"); break;
+    case E::kArrestRequest: e.mutable_arrest_request()->add_suspect_identifiers("91510100MA6C000000"); break;
+    case E::kArrestDecision:
+      e.mutable_arrest_decision()->set_approved(branch != "denied");
+      e.mutable_arrest_decision()->set_reason("逮捕决定");
+      break;
+    case E::kProsecutionTransfer: e.mutable_prosecution_transfer()->set_reason("侦查终结"); break;
+    case E::kProsecutionDecision:
+      if (branch == "not_charge") {
+        e.mutable_prosecution_decision()->set_outcome(v1::ProsecutionDecision::NOT_CHARGE);
+        e.mutable_prosecution_decision()->set_recommend_administrative_penalty(true);
+      } else {
+        e.mutable_prosecution_decision()->set_outcome(v1::ProsecutionDecision::CHARGE);
+        e.mutable_prosecution_decision()->set_court("510100.court");
+      }
+      break;
+    case E::kReturnForInvestigation: e.mutable_return_for_investigation()->set_outline("补充侦查提纲"); break;
+    case E::kJudgment:
+      e.mutable_judgment()->set_outcome(branch == "acquitted" ? v1::Judgment::ACQUITTED : v1::Judgment::CONVICTED);
+      e.mutable_judgment()->set_judgment_number("（2026）川01刑初1号");
+      break;
+    case E::kReturnToAdministrativePenalty:
+      e.mutable_return_to_administrative_penalty()->set_reason("依法给予行政处罚");
+      break;
+    case E::kWithdrawal: e.mutable_withdrawal()->set_reason("撤销案件"); break;
+    case E::kConsultationQuestion: e.mutable_consultation_question()->set_question("如何认定"); break;
+    case E::kConsultationAnswer: e.mutable_consultation_answer()->set_answer("答复"); break;
+    case E::kDetentionTransfer:
+      e.mutable_detention_transfer()->set_case_number("成环罚〔2026〕2号");
+      e.mutable_detention_transfer()->set_case_name("某人违法排污案");
+      e.mutable_detention_transfer()->set_penalty_decision_number("成环罚决〔2026〕2号");
+      break;
+    case E::kDetentionMaterialsRequest: e.mutable_detention_materials_request()->set_reason("缺少材料"); break;
+    case E::kDetentionDecision:
+      e.mutable_detention_decision()->set_detained(branch != "declined");
+      e.mutable_detention_decision()->set_reason("行政拘留决定");
+      break;
+    case E::kDeadlineExtension:
+      e.mutable_deadline_extension()->set_extended_to_days(branch == "30_days" ? 30 : 7);
+      e.mutable_deadline_extension()->set_reason(branch == "30_days" ? "重大复杂案件" : "线索需要查证");
+      break;
+    case E::kTransferProposal:
+      e.mutable_transfer_proposal()->set_case_number("成环罚〔2026〕3号");
+      e.mutable_transfer_proposal()->set_case_name("某公司涉嫌污染环境案");
+      e.mutable_transfer_proposal()->set_offence_category("污染环境罪");
+      break;
+    case E::kTransferApproval:
+      e.mutable_transfer_approval()->set_approved(branch != "refused");
+      e.mutable_transfer_approval()->set_reason("负责人审批");
+      break;
+    case E::kPenaltyDecision:
+      e.mutable_penalty_decision()->set_case_number("成环罚〔2026〕2号");
+      e.mutable_penalty_decision()->set_case_name("某人违法排污案");
+      e.mutable_penalty_decision()->set_penalty_decision_number("成环罚决〔2026〕2号");
+      break;
+    default:
+      ADD_FAILURE() << "no envelope for action " << ActionName(action);
   }
+  AddRequiredDocuments(e);
   return e;
+}
+
+v1::Envelope ActionEnvelope(const std::string& case_id, const std::string& action, absl::string_view branch) {
+  const auto* field = v1::Envelope::descriptor()->FindFieldByName(action);
+  if (field == nullptr || field->containing_oneof() == nullptr) {
+    ADD_FAILURE() << "no envelope action named " << action;
+    return v1::Envelope();
+  }
+  return ActionEnvelope(case_id, static_cast<v1::Envelope::ActionCase>(field->number()), branch);
 }
 
 std::vector<v1::Delivery> ReadDeliveries(AgencyClient& client, size_t max, absl::Duration timeout, uint64_t after_sequence) {

@@ -1,5 +1,6 @@
 // Test support: a real gateway over mTLS on a free loopback port, with a dev
-// PKI made in a fresh temporary folder, and agency clients for it.
+// PKI made in a fresh temporary folder, agency clients for it, and envelopes
+// for every action of the procedure with the documents it requires.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/blob/blob_store.h"
+#include "adapters/clock/clock.h"
 #include "adapters/store/store.h"
 #include "caselink/v1/services.grpc.pb.h"
 #include "gateway/gateway_server.h"
@@ -18,10 +21,22 @@ namespace caselink::testing {
 // A new empty folder under the system temp dir.
 std::string MakeTempDir();
 
+struct TestGatewayOptions {
+  // Gateway time. Null: the system clock. With a ManualClock, sign envelopes
+  // through TestGateway::Sign/Submit so created_at comes from it too.
+  std::shared_ptr<ManualClock> clock = nullptr;
+  // Regions besides 510100 that get the four agencies (e.g. "510104").
+  std::vector<std::string> additional_regions = {};
+};
+
+// 2026-03-02 09:00 China Standard Time, a Monday; the scenario tests' "now".
+absl::Time ScenarioStart();
+
 class TestGateway {
  public:
-  // Creates a dev PKI and config under `dir` and starts a gateway on 127.0.0.1:0.
-  explicit TestGateway(std::string dir);
+  // Creates a dev PKI and config under `dir`, starts a gateway on 127.0.0.1:0
+  // and uploads the standard documents (see StandardDocument).
+  explicit TestGateway(std::string dir, TestGatewayOptions options = {});
   ~TestGateway();
 
   // Starts (again) on the same data dir, e.g. after Stop().
@@ -34,6 +49,16 @@ class TestGateway {
   Store& store() { return server_->store(); }
   std::unique_ptr<AgencyClient> Client(const std::string& agency_id);
 
+  // The gateway's time (the ManualClock when one was given).
+  absl::Time Now() const;
+  ManualClock* clock() { return options_.clock.get(); }
+  // Fires the deadlines due at the gateway's time; returns when that is durable.
+  void CheckDeadlines() { server_->CheckDeadlines(); }
+
+  // Sign and submit with created_at taken from the gateway's clock.
+  absl::StatusOr<v1::SignedEnvelope> Sign(AgencyClient& client, v1::Envelope envelope) const;
+  absl::StatusOr<v1::SubmitResponse> Submit(AgencyClient& client, v1::Envelope envelope) const;
+
   // Audit records from index `from` on.
   std::vector<v1::AuditRecord> AuditRecordsFrom(uint64_t from);
   uint64_t AuditSize();
@@ -41,13 +66,34 @@ class TestGateway {
  private:
   std::string dir_;
   std::string pki_dir_;
+  TestGatewayOptions options_;
   v1::GatewayConfig config_;
   std::unique_ptr<GatewayServer> server_;
 };
 
-// A transfer from `region`.epb for `case_id`, with no documents.
+// A small document of `type` whose bytes (StandardDocumentBytes) every
+// TestGateway uploads at start, so envelopes may reference it.
+v1::DocumentRef StandardDocument(v1::DocumentType type);
+std::string StandardDocumentBytes(v1::DocumentType type);
+// The document types the procedure table requires anywhere.
+std::vector<v1::DocumentType> RequiredDocumentTypes();
+// Uploads every required type's standard document through `client`.
+absl::Status UploadStandardDocuments(AgencyClient& client);
+// Writes them straight into a blob store (for pipeline tests without a server).
+absl::Status SeedStandardDocuments(BlobStore& blobs);
+// Adds a standard document of every type the table requires for the
+// envelope's action and decision (in any state) that it does not carry yet.
+void AddRequiredDocuments(v1::Envelope& envelope);
+
+// A transfer of `case_id` from 510100.epb with the required documents.
 v1::Envelope TransferEnvelope(const std::string& case_id);
-v1::Envelope ActionEnvelope(const std::string& case_id, const std::string& action);
+// An envelope for `action` on `case_id` with a valid payload for `branch`
+// (e.g. "upheld"; "" for actions without decisions) and the documents the
+// procedure requires. Referrals go to 510104.psb, charges to 510100.court.
+v1::Envelope ActionEnvelope(const std::string& case_id, v1::Envelope::ActionCase action,
+                            absl::string_view branch = "");
+// The same by action name, e.g. "filing".
+v1::Envelope ActionEnvelope(const std::string& case_id, const std::string& action, absl::string_view branch = "");
 
 // Reads up to `max` deliveries (or until `timeout`), then cancels the stream.
 std::vector<v1::Delivery> ReadDeliveries(AgencyClient& client, size_t max, absl::Duration timeout,

@@ -20,6 +20,7 @@
 #include "tools/client/agency_client.h"
 #include "tools/caselinkctl/audit_command.h"
 #include "tools/caselinkctl/cli.h"
+#include "tools/caselinkctl/report_command.h"
 #include "tools/devpki/dev_pki.h"
 
 namespace caselink {
@@ -42,6 +43,8 @@ constexpr char kMainUsage[] =
     "  case show     show a case with its timeline\n"
     "  case list     list the agency's cases\n"
     "  audit         tree heads, proofs, queries, log verification and case bundles\n"
+    "  report        statistics of a region and period (table, CSV or JSON)\n"
+    "  procedure     the procedure table as Markdown\n"
     "\n"
     "Global flags (or environment variables):\n"
     "  --pki DIR          PKI folder made by 'pki init'        (CASELINK_PKI)\n"
@@ -64,11 +67,13 @@ void PrintReceipt(const v1::SubmitResponse& resp) {
 
 int PkiInit(const std::vector<std::string>& args) {
   constexpr char kUsage[] =
-      "usage: caselinkctl pki init --dir DIR [--region 510100] [--listen 127.0.0.1:7443] [--data-dir data] [--force]\n"
+      "usage: caselinkctl pki init --dir DIR [--region 510100] [--listen 127.0.0.1:7443] [--data-dir data]\n"
+      "                            [--calendar FILE] [--force]\n"
       "\n"
       "Creates a development CA; the gateway's TLS and signing certificates; an environmental\n"
       "bureau, public security bureau, procuratorate and court for the region, each with a TLS\n"
-      "client certificate and a signing key; and DIR/registry.yaml and DIR/gateway.yaml.\n";
+      "client certificate and a signing key; DIR/registry.yaml and DIR/gateway.yaml; and a copy of\n"
+      "China's holiday calendar (FILE, or the one built into caselinkctl) for the deadline rules.\n";
   auto flags = ParseFlags(args, {"force"});
   if (!flags.ok()) return Fail(flags.status());
   if (flags->help) return std::cout << kUsage, 0;
@@ -79,6 +84,7 @@ int PkiInit(const std::vector<std::string>& args) {
   options.listen_address = flags->Get("listen", options.listen_address);
   options.data_dir = flags->Get("data-dir", options.data_dir);
   options.force = flags->Has("force");
+  options.calendar_file = flags->Get("calendar");  // empty: the calendar built into caselinkctl
   if (auto st = InitDevPki(options); !st.ok()) return Fail(st);
   std::cout << "dev PKI written to " << options.dir << "\n  gateway config: " << options.dir << "/gateway.yaml\n  agencies:";
   for (const auto& id : DevPkiAgencies(options.region)) std::cout << " " << id;
@@ -334,6 +340,8 @@ int main(int argc, char** argv) {
   if (command == "inbox") return Inbox(global, rest);
   if (command == "case") return CaseCommand(global, rest);
   if (command == "audit") return AuditCommand(global, rest);
+  if (command == "report") return ReportCommand(global, rest);
+  if (command == "procedure") return ProcedureCommand(rest);
   std::cerr << "unknown command '" << command << "'\n" << kMainUsage;
   return 2;
 }

@@ -107,17 +107,30 @@ absl::Status InitDevPki(const DevPkiOptions& options) {
       "version: 1\n"
       "signing_ca_file: ca/ca.crt\n"
       "agencies:\n");
-  for (const auto& a : kAgencies) {
-    const std::string id = absl::StrCat(options.region, ".", a.suffix);
-    const std::string key_id = absl::StrCat(id, "/signing-1");
-    if (auto s = identity(fs::path("agencies") / id, id, security::CertificateProfile::kTlsClient, {}, {}); !s.ok()) return s;
-    if (auto s = WriteFile(dir / "agencies" / id / "key_id", key_id + "\n", false); !s.ok()) return s;
-    absl::StrAppend(&registry, "  - id: \"", id, "\"\n", "    kind: ", a.kind, "\n", "    region: \"", options.region, "\"\n",
-                    "    level: CITY\n", "    name: \"", options.region_name, a.name, "\"\n",
-                    "    tls_certificate_files: [\"agencies/", id, "/tls.crt\"]\n", "    signing_keys:\n",
-                    "      - key_id: \"", key_id, "\"\n", "        certificate_file: \"agencies/", id, "/signing.crt\"\n");
+  std::vector<std::pair<std::string, std::string>> regions = {{options.region, options.region_name}};
+  for (const auto& extra : options.additional_regions) regions.emplace_back(extra, extra);
+  for (const auto& [region, region_name] : regions) {
+    for (const auto& a : kAgencies) {
+      const std::string id = absl::StrCat(region, ".", a.suffix);
+      const std::string key_id = absl::StrCat(id, "/signing-1");
+      if (auto s = identity(fs::path("agencies") / id, id, security::CertificateProfile::kTlsClient, {}, {}); !s.ok()) return s;
+      if (auto s = WriteFile(dir / "agencies" / id / "key_id", key_id + "\n", false); !s.ok()) return s;
+      absl::StrAppend(&registry, "  - id: \"", id, "\"\n", "    kind: ", a.kind, "\n", "    region: \"", region, "\"\n",
+                      "    level: CITY\n", "    name: \"", region_name, a.name, "\"\n",
+                      "    tls_certificate_files: [\"agencies/", id, "/tls.crt\"]\n", "    signing_keys:\n",
+                      "      - key_id: \"", key_id, "\"\n", "        certificate_file: \"agencies/", id, "/signing.crt\"\n");
+    }
   }
   if (auto s = WriteFile(dir / "registry.yaml", registry, false); !s.ok()) return s;
+  // The gateway counts statutory periods on this calendar; a copy in the PKI
+  // folder keeps the config valid wherever the sources are.
+  std::string calendar(BuiltInHolidayCalendar());
+  if (!options.calendar_file.empty()) {
+    std::ifstream in(options.calendar_file, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read the holiday calendar ", options.calendar_file));
+    calendar.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  if (auto s = WriteFile(dir / "calendar/cn-holidays.json", calendar, false); !s.ok()) return s;
   const std::string config = absl::StrCat(
       "# CaseLink gateway configuration (schema: caselink.v1.GatewayConfig).\n"
       "listen_address: \"", options.listen_address, "\"\n",
@@ -132,7 +145,8 @@ absl::Status InitDevPki(const DevPkiOptions& options) {
       "  key_id: \"gateway/signing-1\"\n"
       "  private_key_file: gateway/signing.key\n"
       "  certificate_file: gateway/signing.crt\n"
-      "envelope_time_window_seconds: 300\n");
+      "envelope_time_window_seconds: 300\n"
+      "holiday_calendar_file: calendar/cn-holidays.json\n");
   return WriteFile(dir / "gateway.yaml", config, false);
 }
 

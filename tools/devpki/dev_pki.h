@@ -1,9 +1,11 @@
 // A development PKI for one region: a CA, the gateway's TLS and signing
 // certificates, and four agencies (EPB, PSB, PRO, court) each with a TLS client
-// certificate and a signing key, plus a matching registry and gateway config.
+// certificate and a signing key, plus a matching registry, gateway config and
+// holiday calendar.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,16 +24,27 @@ struct DevPkiOptions {
   absl::Duration validity = absl::Hours(24 * 365);
   // Overwrite an existing PKI in `dir`.
   bool force = false;
+  // China's holiday calendar, copied to calendar/cn-holidays.json and named in
+  // gateway.yaml. Empty: the calendar built into this program (the project's
+  // ops/calendar/cn-holidays.json when it was built).
+  std::string calendar_file;
+  // More regions that get the same four agencies, e.g. a district whose PSB a
+  // case can be referred to.
+  std::vector<std::string> additional_regions;
 };
 
 // Layout under options.dir:
 //   ca/ca.crt, ca/ca.key
 //   gateway/tls.crt, gateway/tls.key, gateway/signing.crt, gateway/signing.key
 //   agencies/<id>/tls.crt, tls.key, signing.crt, signing.key, key_id
+//   calendar/cn-holidays.json
 //   registry.yaml, gateway.yaml
 absl::Status InitDevPki(const DevPkiOptions& options);
 
 // The agency ids InitDevPki creates for a region, EPB first.
 std::vector<std::string> DevPkiAgencies(const std::string& region);
+
+// The holiday calendar compiled into this program (JSON).
+std::string_view BuiltInHolidayCalendar();
 
 }  // namespace caselink

@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway/deadlines/holiday_calendar.h"
 #include "tests/support/test_gateway.h"
+#include "tools/devpki/dev_pki.h"
 
 namespace caselink {
 namespace {
@@ -41,6 +43,41 @@ TEST(ConfigTest, YamlResolvesPathsAndFillsDefaults) {
   EXPECT_EQ(config->max_envelope_bytes(), 1u << 20);
   EXPECT_EQ(config->profile(), v1::INTL);
   EXPECT_EQ(config->store().synchronous(), "full");
+  EXPECT_EQ(config->holiday_calendar_file(), "");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigTest, DevPkiConfigNamesItsOwnCopyOfTheCalendar) {
+  const std::string dir = testing::MakeTempDir();
+  DevPkiOptions options;
+  options.dir = dir + "/pki";
+  ASSERT_TRUE(InitDevPki(options).ok());
+  auto config = LoadGatewayConfig(options.dir + "/gateway.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->holiday_calendar_file(), options.dir + "/calendar/cn-holidays.json");
+  auto calendar = deadlines::HolidayCalendar::LoadFromFile(config->holiday_calendar_file());
+  ASSERT_TRUE(calendar.ok()) << calendar.status();
+  EXPECT_FALSE((*calendar)->covered_years().empty());
+
+  // A calendar named by the caller is copied instead of the built-in one.
+  const std::string custom = Write(dir, "custom.json", std::string(BuiltInHolidayCalendar()) + "\n");
+  options.dir = dir + "/pki2";
+  options.calendar_file = custom;
+  ASSERT_TRUE(InitDevPki(options).ok());
+  std::ifstream copy(options.dir + "/calendar/cn-holidays.json");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(copy), {}), std::string(BuiltInHolidayCalendar()) + "\n");
+  options.dir = dir + "/pki3";
+  options.calendar_file = dir + "/missing.json";
+  EXPECT_EQ(InitDevPki(options).code(), absl::StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigTest, HolidayCalendarIsResolvedLikeTheOtherFiles) {
+  const std::string dir = testing::MakeTempDir();
+  auto config = LoadGatewayConfig(
+      Write(dir, "gateway.yaml", std::string(kValid) + "holiday_calendar_file: calendar/cn-holidays.json\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->holiday_calendar_file(), dir + "/calendar/cn-holidays.json");
   std::filesystem::remove_all(dir);
 }
 

@@ -87,7 +87,10 @@ class PipelineWithFailingStoreTest : public ::testing::Test {
 };
 
 TEST_F(PipelineWithFailingStoreTest, ValidSubmissionIsNotAcknowledgedWhenTheCommitFails) {
-  auto envelope = epb_->Sign(testing::TransferEnvelope("S-1"));
+  // The documents' blobs are not stored here; the commit is what fails.
+  v1::Envelope transfer = testing::TransferEnvelope("S-1");
+  transfer.clear_documents();
+  auto envelope = epb_->Sign(transfer);
   ASSERT_TRUE(envelope.ok());
   auto result = SubmitAndWait(*envelope);
   ASSERT_FALSE(result.ok());

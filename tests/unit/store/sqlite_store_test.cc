@@ -1011,12 +1011,13 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"3"});
+            std::vector<std::string>{"4"});
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                      "'sqlite_%' ORDER BY name"),
-            (std::vector<std::string>{"audit", "audit_index", "case_documents", "case_parties",
-                                      "cases", "deliveries", "envelopes", "merkle_nodes",
+            (std::vector<std::string>{"audit", "audit_index", "case_deadlines", "case_documents",
+                                      "case_events", "case_parties", "cases", "deliveries",
+                                      "envelopes", "merkle_nodes",
                                       "schema_version", "timeline", "tree_heads"}));
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'index' AND name = "
@@ -1034,7 +1035,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
 TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
   TempDir dir;
   ASSERT_NE(OpenOrDie(dir.path()), nullptr);
-  RawQuery(dir.path(), "UPDATE schema_version SET version = 4");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 5");
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
 }
@@ -1060,7 +1061,7 @@ TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"3"});
+            std::vector<std::string>{"4"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master "
                                  "WHERE name = 'merkle_nodes'"),
             std::vector<std::string>{"1"});

@@ -1,0 +1,670 @@
+// caselink-loadgen: measures how many signed handoffs per second a CaseLink
+// gateway accepts, with what latency and at what CPU and memory cost, next to
+// the crypto ceiling of the same machine measured in the same run.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "gateway/config.h"
+#include "gateway/gateway_server.h"
+#include "security/certificate.h"
+#include "tools/client/agency_client.h"
+#include "tools/devpki/dev_pki.h"
+#include "tools/loadgen/crypto_ceiling.h"
+#include "tools/loadgen/driver.h"
+#include "tools/loadgen/process_stats.h"
+#include "tools/loadgen/workload.h"
+
+namespace caselink::loadgen {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kUsage[] = R"(usage:
+  caselink-loadgen --embedded-gateway [options]
+  caselink-loadgen --target HOST:PORT --pki DIR [--gateway-pid PID] [options]
+  caselink-loadgen --median RESULT.json... [--json | --figure NAME]
+
+Sends pre-signed CaseService.Submit requests over mTLS and reports throughput,
+latency (p50/p90/p99/p99.9), errors by status code, the gateway's CPU time and
+peak RSS, and the ratio to this machine's ECDSA P-256 crypto ceiling (one verify
+plus one sign per handoff, on every core), measured right before the run.
+
+where the gateway is:
+  --embedded-gateway      start a gateway in this process on 127.0.0.1:0 with a
+                          new dev PKI and data dir under the temp dir (removed
+                          afterwards); CPU and RSS are then the whole process's,
+                          load generator included
+  --target HOST:PORT      a running gateway, e.g. 127.0.0.1:7443
+  --pki DIR               its dev PKI (`caselinkctl pki init --dir DIR`)
+  --gateway-pid PID       charge CPU and RSS to this process (external gateway);
+                          its peak RSS is reset before the run when allowed
+  --region CODE           agencies CODE.epb and CODE.psb (default 510100)
+
+what is sent:
+  --workload KIND         transfer: every request a transfer opening a new case
+                          (default); mixed: per case a transfer by the EPB, then
+                          a receipt and a filing by the PSB
+  --envelope-bytes N      serialized envelope size, padded in remarks (default 1024)
+  --requests N            envelopes to pre-sign; default: the open-loop rate times
+                          the duration, or (closed loop) 1.5 times what a warm-up
+                          run suggests, at most --max-requests
+  --max-requests N        default 400000
+  --warmup-requests N     sent before the measured run (default 2000; 0: none)
+
+how it is sent:
+  --duration SECONDS      how long to send (default 20, at most 240: envelopes are
+                          signed before the run and the gateway accepts created_at
+                          within its time window, 300 s by default)
+  --rate N                open loop: N requests/s on a fixed schedule, latency
+                          from the scheduled send time; default: closed loop
+  --concurrency N         closed loop: requests in flight (default 64)
+  --connections N         TCP connections per sending agency (default 2)
+  --timeout SECONDS       per-call deadline (default 10)
+
+embedded gateway only:
+  --max-batch N           store group-commit size (default: the gateway's, 256)
+  --synchronous MODE      full (default, durable) or normal (not durable)
+  --keep-data             keep the temp dir and print where it is
+
+output:
+  --json                  one JSON object on stdout instead of the report
+  --no-ceiling            skip the crypto ceiling
+
+--median summarises results written with --json: median, min and max of
+throughput, ratio to the ceiling, latency percentiles, errors, gateway CPU and
+peak RSS; --figure NAME prints only the median of that figure (e.g.
+throughput_per_second), for scripts.
+)";
+
+const char* const kCodeNames[17] = {"OK",
+                                    "CANCELLED",
+                                    "UNKNOWN",
+                                    "INVALID_ARGUMENT",
+                                    "DEADLINE_EXCEEDED",
+                                    "NOT_FOUND",
+                                    "ALREADY_EXISTS",
+                                    "PERMISSION_DENIED",
+                                    "RESOURCE_EXHAUSTED",
+                                    "FAILED_PRECONDITION",
+                                    "ABORTED",
+                                    "OUT_OF_RANGE",
+                                    "UNIMPLEMENTED",
+                                    "INTERNAL",
+                                    "UNAVAILABLE",
+                                    "DATA_LOSS",
+                                    "UNAUTHENTICATED"};
+
+// Envelopes are signed before the run; the whole run must fit in the
+// gateway's created_at window with room for the signing itself.
+constexpr int kMaxDurationSeconds = 240;
+
+struct Options {
+  bool embedded = false;
+  std::string target;
+  std::string pki;
+  int gateway_pid = 0;
+  std::string region = "510100";
+  WorkloadKind workload = WorkloadKind::kTransfers;
+  size_t envelope_bytes = 1024;
+  size_t requests = 0;
+  size_t max_requests = 400000;
+  size_t warmup_requests = 2000;
+  double duration_seconds = 20;
+  double rate = 0;
+  int concurrency = 64;
+  int connections = 2;
+  double timeout_seconds = 10;
+  uint32_t max_batch = 0;
+  std::string synchronous;
+  bool keep_data = false;
+  bool json = false;
+  bool ceiling = true;
+  std::vector<std::string> median_files;
+  std::string figure;  // --median: print only this figure's median
+};
+
+void Progress(const std::string& line) { std::fprintf(stderr, "caselink-loadgen: %s\n", line.c_str()); }
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "caselink-loadgen: %s\n", status.ToString().c_str());
+  return 1;
+}
+
+absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
+  Options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  bool median = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string name = args[i];
+    std::string value;
+    bool has_value = false;
+    if (const size_t eq = name.find('='); name.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    auto take = [&]() -> absl::StatusOr<std::string> {
+      if (has_value) return value;
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(name, " needs a value"));
+      return args[++i];
+    };
+    auto number = [&](auto& out) -> absl::Status {
+      absl::StatusOr<std::string> text = take();
+      if (!text.ok()) return text.status();
+      bool ok;
+      if constexpr (std::is_same_v<std::decay_t<decltype(out)>, double>) {
+        ok = absl::SimpleAtod(*text, &out) && out >= 0;
+      } else if constexpr (std::is_same_v<std::decay_t<decltype(out)>, size_t>) {
+        uint64_t v = 0;
+        ok = absl::SimpleAtoi(*text, &v);
+        out = static_cast<size_t>(v);
+      } else {
+        ok = absl::SimpleAtoi(*text, &out) && out >= 0;
+      }
+      if (!ok) return absl::InvalidArgumentError(absl::StrCat(name, " takes a non-negative number, not '", *text, "'"));
+      return absl::OkStatus();
+    };
+    auto text = [&](std::string& out) -> absl::Status {
+      absl::StatusOr<std::string> v = take();
+      if (!v.ok()) return v.status();
+      out = *v;
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (median) {
+      if (name == "--json") {
+        o.json = true;
+      } else if (name == "--figure") {
+        if (absl::Status f = text(o.figure); !f.ok()) return f;
+      } else {
+        o.median_files.push_back(args[i]);
+      }
+      continue;
+    }
+    if (name == "--help" || name == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (name == "--median") {
+      median = true;
+    } else if (name == "--embedded-gateway") {
+      o.embedded = true;
+    } else if (name == "--target") {
+      s = text(o.target);
+    } else if (name == "--pki") {
+      s = text(o.pki);
+    } else if (name == "--gateway-pid") {
+      s = number(o.gateway_pid);
+    } else if (name == "--region") {
+      s = text(o.region);
+    } else if (name == "--workload") {
+      std::string kind;
+      s = text(kind);
+      if (s.ok() && kind == "transfer") {
+        o.workload = WorkloadKind::kTransfers;
+      } else if (s.ok() && kind == "mixed") {
+        o.workload = WorkloadKind::kMixed;
+      } else if (s.ok()) {
+        s = absl::InvalidArgumentError(absl::StrCat("--workload is transfer or mixed, not '", kind, "'"));
+      }
+    } else if (name == "--envelope-bytes") {
+      s = number(o.envelope_bytes);
+    } else if (name == "--requests") {
+      s = number(o.requests);
+    } else if (name == "--max-requests") {
+      s = number(o.max_requests);
+    } else if (name == "--warmup-requests") {
+      s = number(o.warmup_requests);
+    } else if (name == "--duration") {
+      s = number(o.duration_seconds);
+    } else if (name == "--rate") {
+      s = number(o.rate);
+    } else if (name == "--concurrency") {
+      s = number(o.concurrency);
+    } else if (name == "--connections") {
+      s = number(o.connections);
+    } else if (name == "--timeout") {
+      s = number(o.timeout_seconds);
+    } else if (name == "--max-batch") {
+      s = number(o.max_batch);
+    } else if (name == "--synchronous") {
+      s = text(o.synchronous);
+      if (s.ok() && o.synchronous != "full" && o.synchronous != "normal") {
+        s = absl::InvalidArgumentError("--synchronous is full or normal");
+      }
+    } else if (name == "--keep-data") {
+      o.keep_data = true;
+    } else if (name == "--json") {
+      o.json = true;
+    } else if (name == "--no-ceiling") {
+      o.ceiling = false;
+    } else {
+      s = absl::InvalidArgumentError(absl::StrCat("unknown argument '", args[i], "' (see --help)"));
+    }
+    if (!s.ok()) return s;
+  }
+  if (median) {
+    if (o.median_files.empty()) return absl::InvalidArgumentError("--median needs result files (from --json)");
+    return o;
+  }
+  if (o.embedded == !o.target.empty()) {
+    return absl::InvalidArgumentError("say where the gateway is: --embedded-gateway, or --target HOST:PORT with --pki DIR");
+  }
+  if (!o.embedded && o.pki.empty()) return absl::InvalidArgumentError("--target needs --pki DIR, the gateway's dev PKI");
+  if (o.embedded && o.gateway_pid != 0) return absl::InvalidArgumentError("--gateway-pid is for an external gateway");
+  if (!o.embedded && (o.max_batch != 0 || !o.synchronous.empty() || o.keep_data)) {
+    return absl::InvalidArgumentError("--max-batch, --synchronous and --keep-data apply to --embedded-gateway only");
+  }
+  if (o.duration_seconds <= 0 || o.duration_seconds > kMaxDurationSeconds) {
+    return absl::InvalidArgumentError(absl::StrCat("--duration must be in (0, ", kMaxDurationSeconds,
+                                                   "] s: envelopes are signed before the run and must still be within "
+                                                   "the gateway's created_at window when they are sent"));
+  }
+  if (o.concurrency < 1 || o.connections < 1) return absl::InvalidArgumentError("--concurrency and --connections must be >= 1");
+  if (o.envelope_bytes > 512 * 1024) return absl::InvalidArgumentError("--envelope-bytes is at most 524288");
+  if (o.timeout_seconds <= 0) return absl::InvalidArgumentError("--timeout must be > 0");
+  return o;
+}
+
+std::string RunTag() {
+  std::random_device rd;
+  return absl::StrFormat("%06x", rd() & 0xffffff);
+}
+
+// A gateway in this process, on loopback, with its own dev PKI and data dir.
+struct EmbeddedGateway {
+  std::string dir;
+  std::unique_ptr<GatewayServer> server;
+  bool keep = false;
+
+  ~EmbeddedGateway() {
+    if (server) server->Shutdown(absl::Seconds(2));
+    server.reset();
+    if (!dir.empty() && !keep) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+};
+
+absl::Status StartEmbedded(const Options& o, EmbeddedGateway& gateway, std::string& pki, std::string& target) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "caselink-loadgen-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) return absl::UnavailableError("cannot create a directory under the temp dir");
+  gateway.dir = pattern;
+  gateway.keep = o.keep_data;
+  DevPkiOptions pki_options;
+  pki_options.dir = gateway.dir + "/pki";
+  pki_options.region = o.region;
+  pki_options.listen_address = "127.0.0.1:0";
+  pki_options.data_dir = gateway.dir + "/data";
+  if (absl::Status s = InitDevPki(pki_options); !s.ok()) return s;
+  absl::StatusOr<v1::GatewayConfig> config = LoadGatewayConfig(pki_options.dir + "/gateway.yaml");
+  if (!config.ok()) return config.status();
+  if (o.max_batch != 0) config->mutable_store()->set_max_batch(o.max_batch);
+  if (!o.synchronous.empty()) config->mutable_store()->set_synchronous(o.synchronous);
+  absl::StatusOr<std::unique_ptr<GatewayServer>> server = GatewayServer::Start(*config);
+  if (!server.ok()) return server.status();
+  gateway.server = *std::move(server);
+  pki = pki_options.dir;
+  target = absl::StrCat("127.0.0.1:", gateway.server->port());
+  return absl::OkStatus();
+}
+
+json LatencyJson(const RunResult& r) {
+  return json{{"p50", r.LatencyMs(0.50)},   {"p90", r.LatencyMs(0.90)}, {"p99", r.LatencyMs(0.99)},
+              {"p99_9", r.LatencyMs(0.999)}, {"max", r.LatencyMs(1.0)}};
+}
+
+// Checks sampled receipts against the gateway's receipt-signing certificate.
+std::pair<size_t, size_t> VerifyReceipts(const std::string& pki, const RunResult& r) {
+  std::ifstream in(pki + "/gateway/signing.crt");
+  std::string pem((std::istreambuf_iterator<char>(in)), {});
+  absl::StatusOr<std::unique_ptr<security::Certificate>> cert = security::Certificate::FromPem(pem);
+  if (!cert.ok()) return {r.receipts.size(), 0};
+  absl::StatusOr<std::unique_ptr<security::Verifier>> verifier = (*cert)->PublicKeyVerifier();
+  if (!verifier.ok()) return {r.receipts.size(), 0};
+  size_t good = 0;
+  for (const v1::SignedSubmissionReceipt& receipt : r.receipts) {
+    if ((*verifier)->Verify(receipt.signature().value(), receipt.receipt()).ok()) ++good;
+  }
+  return {r.receipts.size(), good};
+}
+
+void PrintReport(const json& j) {
+  const json& run = j["run"];
+  const json& gw = j["gateway"];
+  std::printf("CaseLink load run: %s gateway, %s workload, %s\n", j["mode"].get<std::string>().c_str(),
+              j["workload"].get<std::string>().c_str(),
+              j["loop"] == "open"
+                  ? absl::StrFormat("open loop at %.0f/s", j["rate"].get<double>()).c_str()
+                  : absl::StrFormat("closed loop, %d in flight", j["concurrency"].get<int>()).c_str());
+  std::printf("machine:    %d CPUs (%s), %.1f GiB memory\n", j["machine"]["cpus"].get<int>(),
+              j["machine"]["cpu_model"].get<std::string>().c_str(),
+              j["machine"]["memory_bytes"].get<double>() / (1 << 30));
+  std::printf("envelopes:  %llu pre-signed in %.1f s, %.0f bytes each on average, %d connection(s) per agency\n",
+              j["envelopes"]["count"].get<unsigned long long>(), j["envelopes"]["presign_seconds"].get<double>(),
+              j["envelopes"]["mean_bytes"].get<double>(), j["connections"].get<int>());
+  if (j.contains("ceiling")) {
+    const json& c = j["ceiling"];
+    std::printf("ceiling:    ECDSA P-256 sign %.0f/s, verify %.0f/s per core -> %d cores: %.0f handoffs/s\n",
+                c["sign_per_cpu_second"].get<double>(), c["verify_per_cpu_second"].get<double>(),
+                c["cores"].get<int>(), c["handoffs_per_second"].get<double>());
+  }
+  std::printf("run:        %.2f s, %llu sent, %llu OK: %.0f handoffs/s", run["wall_seconds"].get<double>(),
+              run["sent"].get<unsigned long long>(), run["ok"].get<unsigned long long>(),
+              run["throughput_per_second"].get<double>());
+  if (run.contains("ratio_to_ceiling")) std::printf(" = %.3f x the crypto ceiling", run["ratio_to_ceiling"].get<double>());
+  std::printf("\n");
+  if (run["ran_out_of_requests"].get<bool>()) {
+    std::printf("            (every pre-signed envelope was sent before the time was up; pass a larger --requests)\n");
+  }
+  const json& l = run["latency_ms"];
+  std::printf("latency:    p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms (OK answers%s)\n",
+              l["p50"].get<double>(), l["p90"].get<double>(), l["p99"].get<double>(), l["p99_9"].get<double>(),
+              l["max"].get<double>(), j["loop"] == "open" ? ", from the scheduled send time" : "");
+  if (run["errors"].empty()) {
+    std::printf("errors:     none\n");
+  } else {
+    for (const auto& [code, count] : run["errors"].items()) {
+      std::printf("errors:     %s x %llu (first: %s)\n", code.c_str(), count.get<unsigned long long>(),
+                  run["error_messages"].value(code, "").c_str());
+    }
+  }
+  if (run["duplicates"].get<uint64_t>() > 0 || run["bad_receipts"].get<uint64_t>() > 0) {
+    std::printf("anomalies:  %llu duplicate answers, %llu OK answers without a signed receipt\n",
+                run["duplicates"].get<unsigned long long>(), run["bad_receipts"].get<unsigned long long>());
+  }
+  std::printf("gateway:    pid %d%s: CPU %.1f s (%.2f cores, %.0f us per OK handoff), RSS %.0f MiB at start, peak %.0f MiB%s\n",
+              gw["pid"].get<int>(), gw["includes_load_generator"].get<bool>() ? " (this process: gateway + load generator)" : "",
+              gw["cpu_seconds"].get<double>(), gw["cpu_cores_used"].get<double>(), gw["cpu_us_per_handoff"].get<double>(),
+              gw["rss_at_start_bytes"].get<double>() / (1 << 20), gw["peak_rss_bytes"].get<double>() / (1 << 20),
+              gw["peak_rss_since_run_start"].get<bool>() ? " during the run" : " since the process started");
+  if (j.contains("client")) {
+    std::printf("client:     CPU %.1f s (%.2f cores)\n", j["client"]["cpu_seconds"].get<double>(),
+                j["client"]["cpu_cores_used"].get<double>());
+  }
+  std::printf("receipts:   %llu of %llu sampled gateway signatures verify\n",
+              j["receipts"]["verified"].get<unsigned long long>(), j["receipts"]["checked"].get<unsigned long long>());
+}
+
+// A short closed-loop run on its own envelopes: connections, TLS sessions,
+// caches and the store reach their steady state, and the rate it reaches
+// sizes the measured run.
+absl::StatusOr<RunResult> WarmUp(const Options& o, const std::vector<AgencyIdentity>& identities,
+                                 const WorkloadDocuments& docs,
+                                 const std::vector<std::vector<std::unique_ptr<v1::CaseService::Stub>>>& stubs,
+                                 const std::string& tag, DriverOptions driver) {
+  WorkloadOptions w;
+  w.kind = o.workload;
+  w.requests = o.warmup_requests;
+  w.envelope_bytes = o.envelope_bytes;
+  w.run_tag = tag;
+  w.threads = UsableCpuCount();
+  absl::StatusOr<Workload> workload = BuildWorkload(w, identities, docs);
+  if (!workload.ok()) return workload.status();
+  driver.rate = 0;
+  driver.duration = absl::Seconds(10);
+  driver.sample_receipts = 0;
+  return RunLoad(stubs, *workload, driver);
+}
+
+int Median(const Options& o) {
+  // The figures a load test summarises, by JSON pointer.
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"throughput_per_second", "/run/throughput_per_second"},
+      {"ratio_to_ceiling", "/run/ratio_to_ceiling"},
+      {"ceiling_handoffs_per_second", "/ceiling/handoffs_per_second"},
+      {"latency_p50_ms", "/run/latency_ms/p50"},
+      {"latency_p90_ms", "/run/latency_ms/p90"},
+      {"latency_p99_ms", "/run/latency_ms/p99"},
+      {"latency_p99_9_ms", "/run/latency_ms/p99_9"},
+      {"errors", "/run/error_count"},
+      {"gateway_cpu_us_per_handoff", "/gateway/cpu_us_per_handoff"},
+      {"gateway_cpu_cores_used", "/gateway/cpu_cores_used"},
+      {"gateway_peak_rss_mib", "/gateway/peak_rss_mib"},
+  };
+  std::map<std::string, std::vector<double>> values;
+  for (const std::string& path : o.median_files) {
+    std::ifstream in(path);
+    json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) return Fail(absl::InvalidArgumentError(absl::StrCat(path, " is not a result from --json")));
+    for (const auto& [name, pointer] : fields) {
+      const json::json_pointer p(pointer);
+      if (j.contains(p) && j.at(p).is_number()) values[name].push_back(j.at(p).get<double>());
+    }
+  }
+  json out{{"runs", o.median_files.size()}};
+  for (const auto& [name, pointer] : fields) {
+    std::vector<double>& v = values[name];
+    if (v.empty()) continue;
+    std::sort(v.begin(), v.end());
+    const double median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    out["median"][name] = median;
+    out["min"][name] = v.front();
+    out["max"][name] = v.back();
+  }
+  if (!o.figure.empty()) {
+    if (!out.contains("median") || !out["median"].contains(o.figure)) {
+      return Fail(absl::NotFoundError(absl::StrCat("no figure '", o.figure, "' in the results")));
+    }
+    std::printf("%.3f\n", out["median"][o.figure].get<double>());
+    return 0;
+  }
+  if (o.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-30s %14s %14s %14s   (%zu runs)\n", "figure", "median", "min", "max", o.median_files.size());
+  for (const auto& [name, pointer] : fields) {
+    if (!out["median"].contains(name)) continue;
+    std::printf("%-30s %14.3f %14.3f %14.3f\n", name.c_str(), out["median"][name].get<double>(),
+                out["min"][name].get<double>(), out["max"][name].get<double>());
+  }
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  absl::StatusOr<Options> parsed = ParseOptions(argc, argv);
+  if (!parsed.ok()) return Fail(parsed.status());
+  const Options& o = *parsed;
+  if (!o.median_files.empty()) return Median(o);
+
+  EmbeddedGateway embedded;
+  std::string pki = o.pki;
+  std::string target = o.target;
+  int pid = o.gateway_pid;
+  if (o.embedded) {
+    Progress("starting an embedded gateway");
+    if (absl::Status s = StartEmbedded(o, embedded, pki, target); !s.ok()) return Fail(s);
+    pid = getpid();
+    if (o.keep_data) Progress(absl::StrCat("data and PKI kept in ", embedded.dir));
+  }
+
+  std::vector<std::string> agencies = {o.region + ".epb"};
+  if (o.workload == WorkloadKind::kMixed) agencies.push_back(o.region + ".psb");
+  std::vector<AgencyIdentity> identities;
+  for (const std::string& agency : {o.region + ".epb", o.region + ".psb"}) {
+    absl::StatusOr<AgencyIdentity> id = LoadAgencyIdentity(pki, agency);
+    if (!id.ok()) return Fail(id.status());
+    identities.push_back(*std::move(id));
+  }
+
+  // Documents first: the procedure table asks for them, and they are stored once.
+  WorkloadDocuments docs;
+  {
+    absl::StatusOr<std::unique_ptr<AgencyClient>> epb = AgencyClient::Create(identities[0], target);
+    absl::StatusOr<std::unique_ptr<AgencyClient>> psb = AgencyClient::Create(identities[1], target);
+    if (!epb.ok()) return Fail(epb.status());
+    if (!psb.ok()) return Fail(psb.status());
+    absl::StatusOr<WorkloadDocuments> uploaded = UploadWorkloadDocuments(**epb, **psb);
+    if (!uploaded.ok()) return Fail(uploaded.status());
+    docs = *std::move(uploaded);
+  }
+
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::vector<std::unique_ptr<v1::CaseService::Stub>>> stubs(agencies.size());
+  for (size_t a = 0; a < agencies.size(); ++a) {
+    for (int c = 0; c < o.connections; ++c) {
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+          ConnectChannel(identities[a], target, static_cast<int>(a * 1000 + c) + 1, absl::Seconds(10));
+      if (!channel.ok()) return Fail(channel.status());
+      stubs[a].push_back(v1::CaseService::NewStub(*channel));
+      channels.push_back(*std::move(channel));
+    }
+  }
+
+  const int cpus = UsableCpuCount();
+  json result;
+  result["mode"] = o.embedded ? "embedded" : "external";
+  result["target"] = target;
+  result["workload"] = o.workload == WorkloadKind::kMixed ? "mixed" : "transfer";
+  result["loop"] = o.rate > 0 ? "open" : "closed";
+  result["rate"] = o.rate;
+  result["concurrency"] = o.concurrency;
+  result["connections"] = o.connections;
+  result["duration_seconds"] = o.duration_seconds;
+  result["machine"] = {{"cpus", cpus}, {"cpu_model", CpuModelName()}, {"memory_bytes", MemoryTotalBytes()}};
+
+  // The ceiling is measured while the gateway is idle and before it has
+  // anything to do, on the same binary and machine as the run.
+  std::optional<CryptoCeiling> ceiling;
+  if (o.ceiling) {
+    Progress("measuring the crypto ceiling (ECDSA P-256 sign and verify)");
+    absl::StatusOr<CryptoCeiling> c = MeasureCryptoCeiling(cpus, o.envelope_bytes);
+    if (!c.ok()) return Fail(c.status());
+    ceiling = *c;
+    result["ceiling"] = {{"sign_per_cpu_second", c->sign_per_cpu_second},
+                         {"verify_per_cpu_second", c->verify_per_cpu_second},
+                         {"cores", c->cores},
+                         {"handoffs_per_second", c->handoffs_per_second}};
+  }
+
+  const std::string tag = RunTag();
+  DriverOptions driver;
+  driver.rate = o.rate;
+  driver.concurrency = o.concurrency;
+  driver.duration = absl::Seconds(o.duration_seconds);
+  driver.call_timeout = absl::Seconds(o.timeout_seconds);
+
+  size_t requests = o.requests;
+  if (o.warmup_requests > 0) {
+    Progress(absl::StrCat("warming up with ", o.warmup_requests, " requests"));
+    absl::StatusOr<RunResult> w = WarmUp(o, identities, docs, stubs, tag + "W", driver);
+    if (!w.ok()) return Fail(w.status());
+    if (w->ok == 0) {
+      auto it = w->first_error_message.begin();
+      return Fail(absl::UnavailableError(absl::StrCat(
+          "the warm-up got no OK answer", it == w->first_error_message.end() ? "" : absl::StrCat(
+              "; first error ", kCodeNames[it->first], ": ", it->second))));
+    }
+    Progress(absl::StrFormat("warm-up: %.0f OK/s", w->throughput()));
+    if (requests == 0 && o.rate == 0) {
+      requests = static_cast<size_t>(w->throughput() * o.duration_seconds * 1.5) + 3 * o.concurrency;
+    }
+  }
+  if (requests == 0) {
+    if (o.rate == 0) return Fail(absl::InvalidArgumentError("a closed loop without warm-up needs --requests"));
+    requests = static_cast<size_t>(o.rate * o.duration_seconds) + 1;
+  }
+  requests = std::min(requests, o.max_requests);
+
+  Progress(absl::StrCat("pre-signing ", requests, " envelopes"));
+  WorkloadOptions w;
+  w.kind = o.workload;
+  w.requests = requests;
+  w.envelope_bytes = o.envelope_bytes;
+  w.run_tag = tag;
+  w.threads = cpus;
+  const absl::Time presign_start = absl::Now();
+  absl::StatusOr<Workload> workload = BuildWorkload(w, identities, docs);
+  if (!workload.ok()) return Fail(workload.status());
+  const double presign_seconds = absl::ToDoubleSeconds(absl::Now() - presign_start);
+  result["envelopes"] = {{"count", workload->submits.size()},
+                         {"presign_seconds", presign_seconds},
+                         {"mean_bytes", workload->mean_envelope_bytes}};
+
+  // Peak RSS from here on: the kernel's VmHWM restarted at the current RSS.
+  const bool peak_reset = pid > 0 && ResetPeakRss(pid).ok();
+  absl::StatusOr<ProcessStats> gateway_before = pid > 0 ? ReadProcessStats(pid) : absl::StatusOr<ProcessStats>(ProcessStats{});
+  if (!gateway_before.ok()) return Fail(gateway_before.status());
+  absl::StatusOr<ProcessStats> client_before = ReadProcessStats(getpid());
+  Progress(absl::StrFormat("running for %.0f s", o.duration_seconds));
+  const RunResult r = RunLoad(stubs, *workload, driver);
+  absl::StatusOr<ProcessStats> gateway_after = pid > 0 ? ReadProcessStats(pid) : absl::StatusOr<ProcessStats>(ProcessStats{});
+  if (!gateway_after.ok()) return Fail(gateway_after.status());
+  absl::StatusOr<ProcessStats> client_after = ReadProcessStats(getpid());
+
+  json run{{"wall_seconds", r.wall_seconds},
+           {"sent", r.sent},
+           {"ok", r.ok},
+           {"throughput_per_second", r.throughput()},
+           {"ran_out_of_requests", r.ran_out_of_requests},
+           {"latency_ms", LatencyJson(r)},
+           {"duplicates", r.duplicates},
+           {"bad_receipts", r.bad_receipts},
+           {"error_count", r.errors()},
+           {"errors", json::object()},
+           {"error_messages", json::object()},
+           {"ok_per_second", r.ok_per_second}};
+  if (ceiling) run["ratio_to_ceiling"] = r.throughput() / ceiling->handoffs_per_second;
+  for (int code = 1; code < 17; ++code) {
+    if (r.errors_by_code[code] == 0) continue;
+    run["errors"][kCodeNames[code]] = r.errors_by_code[code];
+    auto it = r.first_error_message.find(code);
+    if (it != r.first_error_message.end()) run["error_messages"][kCodeNames[code]] = it->second;
+  }
+  result["run"] = run;
+
+  const double gateway_cpu = gateway_after->cpu_seconds - gateway_before->cpu_seconds;
+  result["gateway"] = {{"pid", pid},
+                       {"includes_load_generator", o.embedded},
+                       {"cpu_seconds", gateway_cpu},
+                       {"cpu_cores_used", r.wall_seconds > 0 ? gateway_cpu / r.wall_seconds : 0},
+                       {"cpu_us_per_handoff", r.ok > 0 ? gateway_cpu * 1e6 / r.ok : 0},
+                       {"rss_at_start_bytes", gateway_before->rss_bytes},
+                       {"peak_rss_bytes", gateway_after->peak_rss_bytes},
+                       {"peak_rss_mib", static_cast<double>(gateway_after->peak_rss_bytes) / (1 << 20)},
+                       {"peak_rss_since_run_start", peak_reset}};
+  if (!o.embedded && client_before.ok() && client_after.ok()) {
+    const double client_cpu = client_after->cpu_seconds - client_before->cpu_seconds;
+    result["client"] = {{"cpu_seconds", client_cpu},
+                        {"cpu_cores_used", r.wall_seconds > 0 ? client_cpu / r.wall_seconds : 0}};
+  }
+  const auto [checked, verified] = VerifyReceipts(pki, r);
+  result["receipts"] = {{"checked", checked}, {"verified", verified}};
+
+  if (o.json) {
+    std::printf("%s\n", result.dump(2).c_str());
+  } else {
+    PrintReport(result);
+  }
+  stubs.clear();
+  channels.clear();
+  if (checked != verified) {
+    Fail(absl::DataLossError(absl::StrCat(checked - verified, " sampled receipt signature(s) did not verify")));
+    return 1;
+  }
+  return r.ok > 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace caselink::loadgen
+
+int main(int argc, char** argv) { return caselink::loadgen::Main(argc, argv); }

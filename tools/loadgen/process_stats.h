@@ -1,0 +1,36 @@
+// CPU time and memory of a process, read from /proc, so that a load run can be
+// charged to the gateway that served it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace caselink::loadgen {
+
+struct ProcessStats {
+  double cpu_seconds = 0;       // user + system, all threads, since the process started
+  uint64_t rss_bytes = 0;       // VmRSS: resident now
+  uint64_t peak_rss_bytes = 0;  // VmHWM: highest resident since start or the last ResetPeakRss
+};
+
+// Reads /proc/<pid>/stat and /proc/<pid>/status.
+absl::StatusOr<ProcessStats> ReadProcessStats(int pid);
+
+// Restarts the kernel's peak-RSS count (VmHWM) of `pid` at its current RSS by
+// writing "5" to /proc/<pid>/clear_refs, so the peak covers only what follows.
+// Needs the right to write there (the process's owner).
+absl::Status ResetPeakRss(int pid);
+
+// CPUs this process may run on (its affinity mask), at least 1.
+int UsableCpuCount();
+
+// "model name" of the first CPU in /proc/cpuinfo, or "unknown".
+std::string CpuModelName();
+
+// MemTotal from /proc/meminfo, or 0.
+uint64_t MemoryTotalBytes();
+
+}  // namespace caselink::loadgen
