@@ -76,6 +76,21 @@ class AuditLogTest : public ::testing::Test {
 
   std::string DataDir() const { return gateway_.config().data_dir(); }
 
+  // Asks the gateway for a consistency proof between two signed heads and checks it.
+  void ExpectConsistent(AgencyClient& client, const v1::TreeHead& first, const v1::TreeHead& second) {
+    auto audit = v1::AuditService::NewStub(client.channel());
+    grpc::ClientContext ctx;
+    v1::ConsistencyProofRequest req;
+    req.set_first_tree_size(first.tree_size());
+    req.set_second_tree_size(second.tree_size());
+    v1::ConsistencyProof proof;
+    ASSERT_TRUE(audit->GetConsistencyProof(&ctx, req, &proof).ok());
+    std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
+    EXPECT_TRUE(merkle::VerifyConsistency(AuditTreeHasher(), first.tree_size(), second.tree_size(), path, first.root_hash(),
+                                          second.root_hash())
+                    .ok());
+  }
+
   TestGateway gateway_;
 };
 
@@ -112,16 +127,7 @@ TEST_F(AuditLogTest, TreeHeadsAreSignedAndProofsVerify) {
   auto later = VerifyTreeHead(second, *key);
   ASSERT_TRUE(later.ok());
   ASSERT_GT(later->tree_size(), head->tree_size());
-  grpc::ClientContext ctx;
-  v1::ConsistencyProofRequest req;
-  req.set_first_tree_size(head->tree_size());
-  req.set_second_tree_size(later->tree_size());
-  v1::ConsistencyProof proof;
-  ASSERT_TRUE(audit->GetConsistencyProof(&ctx, req, &proof).ok());
-  std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
-  EXPECT_TRUE(merkle::VerifyConsistency(AuditTreeHasher(), head->tree_size(), later->tree_size(), path, head->root_hash(),
-                                        later->root_hash())
-                  .ok());
+  ExpectConsistent(*pro, *head, *later);
   // A stored head can be fetched again by its size.
   EXPECT_EQ(TreeHead(*pro, head->tree_size()).SerializeAsString(), first.SerializeAsString());
 }
@@ -137,17 +143,7 @@ TEST_F(AuditLogTest, TreeHeadsBeforeARestartAreConsistentWithThoseAfter) {
   auto epb = gateway_.Client("510100.epb");
   auto after = VerifyTreeHead(TreeHead(*epb), *key);
   ASSERT_TRUE(after.ok());
-  auto audit = v1::AuditService::NewStub(epb->channel());
-  grpc::ClientContext ctx;
-  v1::ConsistencyProofRequest req;
-  req.set_first_tree_size(before->tree_size());
-  req.set_second_tree_size(after->tree_size());
-  v1::ConsistencyProof proof;
-  ASSERT_TRUE(audit->GetConsistencyProof(&ctx, req, &proof).ok());
-  std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
-  EXPECT_TRUE(merkle::VerifyConsistency(AuditTreeHasher(), before->tree_size(), after->tree_size(), path, before->root_hash(),
-                                        after->root_hash())
-                  .ok());
+  ExpectConsistent(*epb, *before, *after);
 }
 
 TEST_F(AuditLogTest, RefusalsAndQueriesAreRecorded) {

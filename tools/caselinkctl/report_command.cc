@@ -91,11 +91,11 @@ int ReportCommand(const cli::Flags& global, const std::vector<std::string>& args
   request.set_region_prefix(region);
   *request.mutable_from() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::FromCivil(*from, china)));
   *request.mutable_to() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::FromCivil(*to + 1, china)));
-  auto stub = v1::StatisticsService::NewStub((*client)->channel());
+  auto statistics = v1::StatisticsService::NewStub((*client)->channel());
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::StatisticsResponse response;
-  if (grpc::Status st = stub->GetStatistics(&ctx, request, &response); !st.ok()) return cli::Fail(FromGrpcStatus(st));
+  if (grpc::Status st = statistics->GetStatistics(&ctx, request, &response); !st.ok()) return cli::Fail(FromGrpcStatus(st));
 
   const std::string from_text = absl::FormatCivilTime(*from);
   const std::string to_text = absl::FormatCivilTime(*to);
