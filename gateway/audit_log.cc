@@ -8,6 +8,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/crypto_profile.h"
 #include "security/digest.h"
 
 namespace caselink {
@@ -88,7 +89,7 @@ absl::StatusOr<v1::SignedTreeHead> SignCurrentTreeHead(Store& store, const merkl
   sth.set_tree_head(SerializeCanonical(head));
   auto sig = signer.Sign(sth.tree_head());
   if (!sig.ok()) return sig.status();
-  sth.mutable_signature()->set_algorithm(v1::ECDSA_P256_SHA256);
+  sth.mutable_signature()->set_algorithm(ToProtoAlgorithm(signer.algorithm()));
   sth.mutable_signature()->set_key_id(signer.key_id());
   sth.mutable_signature()->set_value(*sig);
   const std::string bytes = sth.SerializeAsString();

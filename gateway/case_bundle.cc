@@ -8,9 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/audit_log.h"
+#include "gateway/crypto_profile.h"
 #include "security/digest.h"
 #include "security/merkle/merkle_log.h"
 #include "security/merkle/proofs.h"
+#include "security/signer_factory.h"
 
 namespace caselink {
 namespace {
@@ -72,7 +74,7 @@ absl::StatusOr<v1::CaseBundle> BuildCaseBundle(Store& store, const AgencyRegistr
     }
   }
   // The signature's algorithm and key id are signed with the rest.
-  bundle.mutable_gateway_signature()->set_algorithm(v1::ECDSA_P256_SHA256);
+  bundle.mutable_gateway_signature()->set_algorithm(ToProtoAlgorithm(signer.algorithm()));
   bundle.mutable_gateway_signature()->set_key_id(signer.key_id());
   auto sig = signer.Sign(SerializeCanonical(bundle));
   if (!sig.ok()) return sig.status();
@@ -84,14 +86,15 @@ absl::Status VerifyCaseBundle(const v1::CaseBundle& bundle, const security::Veri
                               const security::ChainValidator* agency_ca) {
   v1::CaseBundle unsigned_bundle = bundle;
   unsigned_bundle.mutable_gateway_signature()->clear_value();
-  if (bundle.gateway_signature().algorithm() != v1::ECDSA_P256_SHA256 ||
+  const v1::SignatureAlgorithm gateway_algorithm = ToProtoAlgorithm(gateway_key.algorithm());
+  if (bundle.gateway_signature().algorithm() != gateway_algorithm ||
       !gateway_key.Verify(bundle.gateway_signature().value(), SerializeCanonical(unsigned_bundle)).ok()) {
     return absl::UnauthenticatedError("the bundle's gateway signature does not verify: the bundle was altered");
   }
   // Every gateway signature inside must be by the key that signed the bundle.
   const std::string& gateway_key_id = bundle.gateway_signature().key_id();
   auto by_gateway = [&](const v1::Signature& s) {
-    return s.algorithm() == v1::ECDSA_P256_SHA256 && s.key_id() == gateway_key_id;
+    return s.algorithm() == gateway_algorithm && s.key_id() == gateway_key_id;
   };
   if (!by_gateway(bundle.tree_head().signature())) {
     return absl::UnauthenticatedError("the tree head names another signing key or algorithm than the bundle");
@@ -152,7 +155,8 @@ absl::Status VerifyCaseBundle(const v1::CaseBundle& bundle, const security::Veri
       return absl::DataLossError(absl::StrCat("the acceptance of envelope ", envelope.envelope_id(), " (audit index ",
                                               receipt.audit_index(), ") is not among the proven audit entries"));
     }
-    if (signed_envelope.signature().algorithm() != v1::ECDSA_P256_SHA256) {
+    auto declared = FromProtoAlgorithm(signed_envelope.signature().algorithm());
+    if (!declared.ok()) {
       return absl::UnauthenticatedError(absl::StrCat("envelope ", envelope.envelope_id(), " names a signature algorithm this verifier does not allow"));
     }
     auto pem = bundle.signing_certificates_pem().find(signed_envelope.signature().key_id());
@@ -167,8 +171,11 @@ absl::Status VerifyCaseBundle(const v1::CaseBundle& bundle, const security::Veri
                                                        " was not valid when the envelope was accepted: ", st.message()));
       }
     }
-    auto verifier = (*cert)->PublicKeyVerifier();
-    if (!verifier.ok()) return verifier.status();
+    // Only under the algorithm the sender declared, which must be its key's.
+    auto verifier = security::CreateVerifierFromCertificate(**cert, *declared);
+    if (!verifier.ok()) {
+      return absl::UnauthenticatedError(absl::StrCat("envelope ", envelope.envelope_id(), ": ", verifier.status().message()));
+    }
     if (!(*verifier)->Verify(signed_envelope.signature().value(), signed_envelope.envelope()).ok()) {
       return absl::UnauthenticatedError(absl::StrCat("the sender's signature on envelope ", envelope.envelope_id(), " does not verify"));
     }

@@ -160,9 +160,6 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   if (config.gateway_signing_key().private_key_file().empty()) {
     return fail("gateway_signing_key.private_key_file", "is required");
   }
-  if (config.profile() == v1::GM) {
-    return fail("profile", "GM is not available in this version; use INTL");
-  }
   config.set_data_dir(Resolve(base, config.data_dir()));
   config.set_registry_file(Resolve(base, config.registry_file()));
   auto* tls = config.mutable_tls();

@@ -23,7 +23,8 @@
 #include "gateway/registry.h"
 #include "gateway/services.h"
 #include "gateway/submission_pipeline.h"
-#include "security/ecdsa_p256.h"
+#include "gateway/crypto_profile.h"
+#include "security/signer_factory.h"
 
 namespace caselink {
 namespace {
@@ -54,7 +55,7 @@ class GatewayServerImpl final : public GatewayServer {
     store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); }).IgnoreError();
     StopTreeHeadTimer();
     // A final signed head covers everything up to the stop record.
-    SignCurrentTreeHead(*store_, AuditTreeHasher(), *signer_, clock_->Now()).IgnoreError();
+    SignCurrentTreeHead(*store_, ProfileTreeHasher(config_.profile()), *signer_, clock_->Now()).IgnoreError();
     store_->Shutdown();
   }
 
@@ -79,10 +80,21 @@ class GatewayServerImpl final : public GatewayServer {
     }
     auto registry_proto = LoadRegistryFile(config.registry_file());
     if (!registry_proto.ok()) return registry_proto.status();
-    auto registry = AgencyRegistry::Create(*registry_proto, client_ca, clock_->Now());
+    auto registry = AgencyRegistry::Create(*registry_proto, client_ca, clock_->Now(), config.profile());
     if (!registry.ok()) return registry.status();
     registry_ = std::move(*registry);
-    auto signer = security::EcdsaP256Signer::Create(signing_key, config.gateway_signing_key().key_id());
+    // The gateway signs with whatever key it is given, as long as the profile allows it: SM2 under GM.
+    auto algorithm = security::SignatureAlgorithmOfPrivateKey(signing_key);
+    if (!algorithm.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("gateway_signing_key: ", algorithm.status().message()));
+    }
+    if (!SignatureAllowed(config.profile(), *algorithm)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gateway_signing_key: ", config.gateway_signing_key().private_key_file(), " is for ",
+          security::SignatureAlgorithmName(*algorithm), ", which the ", ProfileName(config.profile()),
+          " profile does not allow; give the gateway a ", AllowedSignatureNames(config.profile()), " key"));
+    }
+    auto signer = security::CreateSigner(*algorithm, signing_key, config.gateway_signing_key().key_id());
     if (!signer.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("gateway_signing_key: ", signer.status().message()));
     }
@@ -114,11 +126,11 @@ class GatewayServerImpl final : public GatewayServer {
     pipeline_ = std::make_unique<SubmissionPipeline>(PipelineDeps{*store_, *registry_, *signer_, *clock_, *blobs_, *hub_,
                                                                   config_, calendar_.get(), deadline_engine_.get()});
     peers_ = std::make_unique<PeerIdentifier>(*registry_);
-    ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_};
+    ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
     case_service_ = std::make_unique<CaseServiceImpl>(ctx, *peers_);
     delivery_service_ = std::make_unique<DeliveryServiceImpl>(ctx, *peers_);
     document_service_ = std::make_unique<DocumentServiceImpl>(ctx, *peers_);
-    audit_service_ = std::make_unique<AuditServiceImpl>(ctx, *peers_, *signer_, *clock_, AuditTreeHasher());
+    audit_service_ = std::make_unique<AuditServiceImpl>(ctx, *peers_, *signer_, *clock_, ProfileTreeHasher(config_.profile()));
     statistics_service_ = std::make_unique<StatisticsServiceImpl>(ctx, *peers_);
     gateway_service_ = std::make_unique<GatewayServiceImpl>(ctx, *peers_);
 
@@ -162,7 +174,7 @@ class GatewayServerImpl final : public GatewayServer {
         // Signed on a schedule only when the log grew; SignCurrentTreeHead
         // returns the stored head when it has not.
         lock.unlock();
-        SignCurrentTreeHead(*store_, AuditTreeHasher(), *signer_, clock_->Now()).IgnoreError();
+        SignCurrentTreeHead(*store_, ProfileTreeHasher(config_.profile()), *signer_, clock_->Now()).IgnoreError();
         lock.lock();
         timer_cv_.wait_for(lock, absl::ToChronoSeconds(interval), [this] { return timer_stop_; });
       }

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
+#include "gateway/crypto_profile.h"
+#include "security/signer_factory.h"
 
 namespace caselink {
 
@@ -21,7 +23,8 @@ absl::string_view AgencyKindName(v1::AgencyKind kind) {
 
 absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1::Registry& registry,
                                                                        const std::string& tls_ca_pem,
-                                                                       absl::Time now) {
+                                                                       absl::Time now,
+                                                                       v1::CryptoProfile profile) {
   std::unique_ptr<AgencyRegistry> r(new AgencyRegistry());
   r->version_ = registry.version();
   if (registry.signing_ca_file().empty()) {
@@ -69,9 +72,18 @@ absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1:
       if (auto s = r->signing_validator_->Validate(**cert, now, security::KeyPurpose::kSigning); !s.ok()) {
         return fail(absl::StrCat("signing key ", key.key_id(), ": ", s.message()));
       }
-      auto verifier = (*cert)->PublicKeyVerifier();
+      // Built from the key's own type, so Ed25519 and SM2 keys verify as well as P-256 ones.
+      auto verifier = security::CreateVerifierFromCertificate(**cert);
       if (!verifier.ok()) return fail(absl::StrCat("signing key ", key.key_id(), ": ", verifier.status().message()));
+      const security::SignatureAlgorithm algorithm = (*verifier)->algorithm();
+      if (!SignatureAllowed(profile, algorithm)) {
+        return fail(absl::StrCat("signing key ", key.key_id(), " (", key.certificate_file(), ") is for ",
+                                 security::SignatureAlgorithmName(algorithm), ", which the ", ProfileName(profile),
+                                 " profile does not allow; issue the agency a ", AllowedSignatureNames(profile),
+                                 " signing certificate"));
+      }
       auto sk = std::make_unique<SigningKey>();
+      sk->algorithm = algorithm;
       sk->key_id = key.key_id();
       sk->certificate = std::move(*cert);
       sk->verifier = std::move(*verifier);

@@ -21,6 +21,8 @@ struct SigningKey {
   std::string key_id;
   std::unique_ptr<security::Certificate> certificate;
   std::unique_ptr<security::Verifier> verifier;
+  // What the certificate's key signs with; a signature must declare exactly this.
+  security::SignatureAlgorithm algorithm = security::SignatureAlgorithm::kEcdsaP256Sha256;
 };
 
 struct AgencyEntry {
@@ -32,9 +34,12 @@ class AgencyRegistry {
  public:
   // Loads every certificate named by the registry and validates it against
   // `tls_ca_pem` (TLS certificates) or the registry's signing CA (signing
-  // certificates) at `now`. Any inconsistency is an error naming the agency.
+  // certificates) at `now`. Any inconsistency is an error naming the agency,
+  // as is a signing key whose algorithm `profile` does not allow (an ECDSA key
+  // under GM, an SM2 key under INTL).
   static absl::StatusOr<std::unique_ptr<AgencyRegistry>> Create(const v1::Registry& registry,
-                                                                const std::string& tls_ca_pem, absl::Time now);
+                                                                const std::string& tls_ca_pem, absl::Time now,
+                                                                v1::CryptoProfile profile = v1::INTL);
 
   const AgencyEntry* Find(absl::string_view agency_id) const;
   // The agency a TLS client certificate (SHA-256 fingerprint, hex) belongs to.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/audit_log.h"
+#include "gateway/crypto_profile.h"
 #include "gateway/lifecycle.h"
 #include "security/certificate.h"
 #include "security/digest.h"
@@ -489,7 +490,7 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::GetGatewayInfo(grpc::CallbackServe
   response->set_profile(ctx_.config.profile());
   auto* key = response->add_keys();
   key->set_key_id(ctx_.config.gateway_signing_key().key_id());
-  key->set_algorithm(v1::ECDSA_P256_SHA256);
+  key->set_algorithm(ToProtoAlgorithm(ctx_.gateway_signature_algorithm));
   key->set_certificate_pem(ctx_.gateway_certificate_pem);
   key->set_current(true);
   response->set_caller_agency(caller.agency_id());

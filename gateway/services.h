@@ -20,6 +20,8 @@ struct ServiceContext {
   DeliveryHub& hub;
   const v1::GatewayConfig& config;
   const std::string& gateway_certificate_pem;
+  // What the gateway signs receipts and tree heads with (by its key's type).
+  security::SignatureAlgorithm gateway_signature_algorithm = security::SignatureAlgorithm::kEcdsaP256Sha256;
 };
 
 // Maps the mTLS peer certificate to a registered agency.

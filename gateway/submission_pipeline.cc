@@ -14,6 +14,7 @@
 #include "gateway/audit_log.h"
 #include "gateway/lifecycle.h"
 #include "security/digest.h"
+#include "security/signer_factory.h"
 
 namespace caselink {
 namespace {
@@ -121,14 +122,25 @@ absl::Status SubmissionPipeline::Precheck(Submission& s) const {
                                                     s.caller.agency_id(), "'); agencies sign only their own envelopes"));
   }
   const v1::Signature& sig = s.signed_envelope.signature();
-  if (sig.algorithm() != v1::ECDSA_P256_SHA256) {
+  const v1::CryptoProfile profile = deps_.config.profile();
+  auto declared = FromProtoAlgorithm(sig.algorithm());
+  if (!declared.ok() || !SignatureAllowed(profile, *declared)) {
     return absl::InvalidArgumentError(absl::StrCat("signature algorithm ", v1::SignatureAlgorithm_Name(sig.algorithm()),
-                                                   " is not allowed by the INTL profile; use ECDSA_P256_SHA256"));
+                                                   " is not allowed by the ", ProfileName(profile), " profile; use ",
+                                                   AllowedSignatureNames(profile)));
   }
   const SigningKey* key = deps_.registry.FindSigningKey(e.sender_agency(), sig.key_id());
   if (key == nullptr) {
     return absl::UnauthenticatedError(absl::StrCat("key id '", sig.key_id(), "' is not a registered signing key of agency '",
                                                    e.sender_agency(), "'"));
+  }
+  // Checked under the key's own algorithm only: a signature is never verified
+  // under an algorithm other than the one its sender declared.
+  if (key->algorithm != *declared) {
+    return absl::UnauthenticatedError(absl::StrCat("signature declares ", v1::SignatureAlgorithm_Name(sig.algorithm()),
+                                                   " but key '", sig.key_id(), "' of agency '", e.sender_agency(),
+                                                   "' is a ", security::SignatureAlgorithmName(key->algorithm),
+                                                   " key; declare the algorithm of the key that signed"));
   }
   const absl::Time now = deps_.clock.Now();
   if (auto st = deps_.registry.ValidateSigningCertificate(*key->certificate, now); !st.ok()) {
@@ -572,7 +584,7 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
     r.set_envelope_id(e.envelope_id());
     r.mutable_envelope_digest()->set_algorithm(v1::SHA256);
     r.mutable_envelope_digest()->set_value(s.digest);
-    return AppendAuditRecord(txn, std::move(r), now).status();
+    return AppendAuditRecord(txn, std::move(r), now, AuditHasher()).status();
   };
 
   // Idempotency: the same envelope again gets the original receipt and no second effect.
@@ -594,7 +606,7 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
     r.set_envelope_id(e.envelope_id());
     r.mutable_envelope_digest()->set_algorithm(v1::SHA256);
     r.mutable_envelope_digest()->set_value(s.digest);
-    return AppendAuditRecord(txn, std::move(r), now).status();
+    return AppendAuditRecord(txn, std::move(r), now, AuditHasher()).status();
   }
 
   auto existing = txn.GetCase(e.case_id());
@@ -643,7 +655,7 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   record.set_envelope_id(e.envelope_id());
   record.mutable_envelope_digest()->set_algorithm(v1::SHA256);
   record.mutable_envelope_digest()->set_value(s.digest);
-  auto audit_index = AppendAuditRecord(txn, std::move(record), now);
+  auto audit_index = AppendAuditRecord(txn, std::move(record), now, AuditHasher());
   if (!audit_index.ok()) return audit_index.status();
 
   v1::SubmissionReceipt receipt;
@@ -660,7 +672,7 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   signed_receipt->set_receipt(SerializeCanonical(receipt));
   auto gateway_signature = deps_.gateway_signer.Sign(signed_receipt->receipt());
   if (!gateway_signature.ok()) return gateway_signature.status();
-  signed_receipt->mutable_signature()->set_algorithm(v1::ECDSA_P256_SHA256);
+  signed_receipt->mutable_signature()->set_algorithm(ToProtoAlgorithm(deps_.gateway_signer.algorithm()));
   signed_receipt->mutable_signature()->set_key_id(deps_.gateway_signer.key_id());
   signed_receipt->mutable_signature()->set_value(*gateway_signature);
 
@@ -730,7 +742,7 @@ void SubmissionPipeline::Acknowledge(const Caller& caller, uint64_t through_sequ
         v1::AuditRecord r = BaseRecord(caller, "Acknowledge", "");
         r.set_outcome(v1::AuditRecord::ACKNOWLEDGED);
         r.set_reason(absl::StrCat("deliveries through sequence ", through_sequence, " (", *count, " newly acknowledged)"));
-        return AppendAuditRecord(txn, std::move(r), deps_.clock.Now()).status();
+        return AppendAuditRecord(txn, std::move(r), deps_.clock.Now(), AuditHasher()).status();
       },
       [done = std::move(done), through_sequence](absl::Status st) {
         if (!st.ok()) return done(StoreFailure(st));
@@ -741,22 +753,22 @@ void SubmissionPipeline::Acknowledge(const Caller& caller, uint64_t through_sequ
 void SubmissionPipeline::RecordRefusal(const Caller& caller, std::string action, std::string case_id, absl::Status refusal,
                                        std::function<void(absl::Status)> done) {
   v1::AuditRecord r = RefusalRecord(caller, std::move(action), std::move(case_id), refusal);
-  deps_.store.Write([this, r](StoreTransaction& txn) { return AppendAuditRecord(txn, r, deps_.clock.Now()).status(); },
+  deps_.store.Write([this, r](StoreTransaction& txn) { return AppendAuditRecord(txn, r, deps_.clock.Now(), AuditHasher()).status(); },
                     // The caller learns why it was refused even if the audit write failed.
                     [refusal, done = std::move(done)](absl::Status) { done(refusal); });
 }
 
 void SubmissionPipeline::RecordEvent(v1::AuditRecord record, std::function<void(absl::Status)> done) {
-  deps_.store.Write([this, record](StoreTransaction& txn) { return AppendAuditRecord(txn, record, deps_.clock.Now()).status(); },
+  deps_.store.Write([this, record](StoreTransaction& txn) { return AppendAuditRecord(txn, record, deps_.clock.Now(), AuditHasher()).status(); },
                     std::move(done));
 }
 
 absl::Status SubmissionPipeline::RecordEventNow(StoreTransaction& txn, const v1::AuditRecord& record) const {
-  return AppendAuditRecord(txn, record, deps_.clock.Now()).status();
+  return AppendAuditRecord(txn, record, deps_.clock.Now(), AuditHasher()).status();
 }
 
 absl::StatusOr<uint64_t> SubmissionPipeline::AppendAudit(StoreTransaction& txn, v1::AuditRecord record) const {
-  return AppendAuditRecord(txn, std::move(record), deps_.clock.Now());
+  return AppendAuditRecord(txn, std::move(record), deps_.clock.Now(), AuditHasher());
 }
 
 }  // namespace caselink

@@ -13,6 +13,7 @@
 #include "caselink/v1/config.pb.h"
 #include "caselink/v1/services.pb.h"
 #include "gateway/deadline_engine.h"
+#include "gateway/crypto_profile.h"
 #include "gateway/deadlines/holiday_calendar.h"
 #include "gateway/delivery_hub.h"
 #include "gateway/lifecycle.h"
@@ -76,6 +77,8 @@ class SubmissionPipeline {
  private:
   struct Submission;
   absl::Status Precheck(Submission& s) const;
+  // The audit tree's hasher for the configured profile (SM3 under GM).
+  const merkle::TreeHasher& AuditHasher() const { return ProfileTreeHasher(deps_.config.profile()); }
   absl::Status Apply(StoreTransaction& txn, Submission& s) const;
   // Who the case is addressed to after the transition (registry routing).
   absl::Status Route(const Transition& t, const v1::Envelope& e, const v1::Agency& actor,

@@ -85,6 +85,23 @@ absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfPublicKey(absl::string_vi
                                                "; only EC P-256, Ed25519 and SM2 keys are supported"));
 }
 
+absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfPrivateKey(absl::string_view private_key_pem) {
+  absl::StatusOr<internal::EvpPkeyPtr> pkey = internal::ParsePrivateKeyPem(private_key_pem, "private key");
+  if (!pkey.ok()) return pkey.status();
+  switch (internal::KindOf(pkey->get())) {
+    case internal::KeyKind::kP256:
+      return SignatureAlgorithm::kEcdsaP256Sha256;
+    case internal::KeyKind::kEd25519:
+      return SignatureAlgorithm::kEd25519;
+    case internal::KeyKind::kSm2:
+      return SignatureAlgorithm::kSm2Sm3;
+    case internal::KeyKind::kOther:
+      break;
+  }
+  return absl::UnimplementedError(absl::StrCat("private key is ", internal::KeyDescription(pkey->get()),
+                                               "; only EC P-256, Ed25519 and SM2 keys are supported"));
+}
+
 absl::StatusOr<std::unique_ptr<Verifier>> CreateVerifierFromCertificate(const Certificate& certificate) {
   absl::StatusOr<std::string> spki = certificate.PublicKeyDer();
   if (!spki.ok()) return spki.status();

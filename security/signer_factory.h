@@ -29,6 +29,9 @@ absl::StatusOr<std::unique_ptr<Verifier>> CreateVerifier(SignatureAlgorithm algo
 // sign ECDSA-SHA256, Ed25519 keys Ed25519, SM2 keys (type "SM2" or "EC" on curve SM2) SM2-SM3.
 // UNIMPLEMENTED for any other key.
 absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfPublicKey(absl::string_view spki_der);
+// The same for a PKCS#8 (or SEC1) PEM private key, so a signer can be built for whatever key a
+// configuration names: CreateSigner(*SignatureAlgorithmOfPrivateKey(pem), pem, key_id).
+absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfPrivateKey(absl::string_view private_key_pem);
 
 // The verifier for the certificate's key, whichever of the three algorithms it is for. SM2
 // verifiers use kSm2DefaultUserId.

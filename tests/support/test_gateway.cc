@@ -37,6 +37,7 @@ TestGateway::TestGateway(std::string dir, TestGatewayOptions options)
   pki.listen_address = "127.0.0.1:0";
   pki.data_dir = dir_ + "/data";
   pki.additional_regions = options_.additional_regions;
+  pki.profile = options_.profile;
   if (options_.clock != nullptr) {
     // Certificates must be valid both at the gateway's (fake) time, where
     // signatures are checked, and at the real time of the TLS handshake.

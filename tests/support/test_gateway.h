@@ -27,6 +27,8 @@ struct TestGatewayOptions {
   std::shared_ptr<ManualClock> clock = nullptr;
   // Regions besides 510100 that get the four agencies (e.g. "510104").
   std::vector<std::string> additional_regions = {};
+  // "INTL" or "GM": the dev PKI's signing keys and the gateway's profile.
+  std::string profile = "INTL";
 };
 
 // 2026-03-02 09:00 China Standard Time, a Monday; the scenario tests' "now".

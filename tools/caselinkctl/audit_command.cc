@@ -12,6 +12,7 @@
 #include "security/certificate.h"
 #include "security/digest.h"
 #include "security/merkle/proofs.h"
+#include "security/signer_factory.h"
 
 namespace caselink {
 namespace {
@@ -41,7 +42,8 @@ absl::StatusOr<std::unique_ptr<security::Verifier>> GatewayKey(const Flags& flag
   if (!pem.ok()) return pem.status();
   auto cert = security::Certificate::FromPem(*pem);
   if (!cert.ok()) return cert.status();
-  return (*cert)->PublicKeyVerifier();
+  // Whichever key the gateway signs with: P-256 or Ed25519 under INTL, SM2 under GM.
+  return security::CreateVerifierFromCertificate(**cert);
 }
 
 absl::StatusOr<v1::SignedTreeHead> FetchTreeHead(AgencyClient& client, uint64_t size) {

@@ -13,6 +13,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <yaml-cpp/yaml.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gateway/config.h"
@@ -68,12 +69,14 @@ void PrintReceipt(const v1::SubmitResponse& resp) {
 int PkiInit(const std::vector<std::string>& args) {
   constexpr char kUsage[] =
       "usage: caselinkctl pki init --dir DIR [--region 510100] [--listen 127.0.0.1:7443] [--data-dir data]\n"
-      "                            [--calendar FILE] [--force]\n"
+      "                            [--calendar FILE] [--profile intl|gm] [--force]\n"
       "\n"
       "Creates a development CA; the gateway's TLS and signing certificates; an environmental\n"
       "bureau, public security bureau, procuratorate and court for the region, each with a TLS\n"
       "client certificate and a signing key; DIR/registry.yaml and DIR/gateway.yaml; and a copy of\n"
-      "China's holiday calendar (FILE, or the one built into caselinkctl) for the deadline rules.\n";
+      "China's holiday calendar (FILE, or the one built into caselinkctl) for the deadline rules.\n"
+      "--profile gm gives the agencies and the gateway SM2 signing keys and writes `profile: GM`;\n"
+      "the CA and the TLS certificates stay P-256 (the TLS channel uses standard suites).\n";
   auto flags = ParseFlags(args, {"force"});
   if (!flags.ok()) return Fail(flags.status());
   if (flags->help) return std::cout << kUsage, 0;
@@ -85,6 +88,7 @@ int PkiInit(const std::vector<std::string>& args) {
   options.data_dir = flags->Get("data-dir", options.data_dir);
   options.force = flags->Has("force");
   options.calendar_file = flags->Get("calendar");  // empty: the calendar built into caselinkctl
+  options.profile = absl::AsciiStrToUpper(flags->Get("profile", "intl"));
   if (auto st = InitDevPki(options); !st.ok()) return Fail(st);
   std::cout << "dev PKI written to " << options.dir << "\n  gateway config: " << options.dir << "/gateway.yaml\n  agencies:";
   for (const auto& id : DevPkiAgencies(options.region)) std::cout << " " << id;

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "security/digest.h"
-#include "security/ecdsa_p256.h"
+#include "security/signer_factory.h"
 
 namespace caselink {
 namespace {
@@ -58,7 +58,12 @@ absl::StatusOr<std::unique_ptr<AgencyClient>> AgencyClient::Create(const AgencyI
                                                                    const std::string& tls_server_name) {
   std::unique_ptr<AgencyClient> c(new AgencyClient());
   c->identity_ = identity;
-  auto signer = security::EcdsaP256Signer::Create(identity.signing_key_pem, identity.signing_key_id);
+  // The key's own type decides the algorithm: P-256 under INTL, SM2 under GM.
+  auto algorithm = security::SignatureAlgorithmOfPrivateKey(identity.signing_key_pem);
+  if (!algorithm.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("agency '", identity.agency_id, "' signing key: ", algorithm.status().message()));
+  }
+  auto signer = security::CreateSigner(*algorithm, identity.signing_key_pem, identity.signing_key_id);
   if (!signer.ok()) return signer.status();
   c->signer_ = std::move(*signer);
   grpc::SslCredentialsOptions ssl;
@@ -86,7 +91,17 @@ absl::StatusOr<v1::SignedEnvelope> AgencyClient::Sign(v1::Envelope envelope) con
   if (!envelope.SerializeToString(signed_envelope.mutable_envelope())) return absl::InternalError("envelope does not serialize");
   auto sig = signer_->Sign(signed_envelope.envelope());
   if (!sig.ok()) return sig.status();
-  signed_envelope.mutable_signature()->set_algorithm(v1::ECDSA_P256_SHA256);
+  switch (signer_->algorithm()) {
+    case security::SignatureAlgorithm::kEcdsaP256Sha256:
+      signed_envelope.mutable_signature()->set_algorithm(v1::ECDSA_P256_SHA256);
+      break;
+    case security::SignatureAlgorithm::kEd25519:
+      signed_envelope.mutable_signature()->set_algorithm(v1::ED25519);
+      break;
+    case security::SignatureAlgorithm::kSm2Sm3:
+      signed_envelope.mutable_signature()->set_algorithm(v1::SM2_SM3);
+      break;
+  }
   signed_envelope.mutable_signature()->set_key_id(signer_->key_id());
   signed_envelope.mutable_signature()->set_value(*sig);
   return signed_envelope;

@@ -53,6 +53,10 @@ absl::Status InitDevPki(const DevPkiOptions& options) {
   if (fs::exists(dir / "registry.yaml") && !options.force) {
     return absl::AlreadyExistsError(absl::StrCat("a PKI already exists in ", options.dir, " (use --force to replace it)"));
   }
+  if (options.profile != "INTL" && options.profile != "GM") {
+    return absl::InvalidArgumentError(absl::StrCat("profile '", options.profile, "' is not INTL or GM"));
+  }
+  const bool gm = options.profile == "GM";
   const absl::Time not_after = options.not_before + options.validity;
   auto issue = [&](const std::string& cn, security::CertificateProfile profile, const security::KeyPair& key,
                    const std::string& ca_cert, const std::string& ca_key,
@@ -84,7 +88,7 @@ absl::Status InitDevPki(const DevPkiOptions& options) {
     if (!tls_key.ok()) return tls_key.status();
     auto tls_cert = issue(cn, tls_profile, *tls_key, *ca_cert, ca_key->private_key_pem, dns, ips);
     if (!tls_cert.ok()) return tls_cert.status();
-    auto sign_key = security::GenerateEcP256KeyPair();
+    auto sign_key = gm ? security::GenerateSm2KeyPair() : security::GenerateEcP256KeyPair();
     if (!sign_key.ok()) return sign_key.status();
     auto sign_cert = issue(absl::StrCat(cn, " signing"), security::CertificateProfile::kSigning, *sign_key, *ca_cert,
                            ca_key->private_key_pem);
@@ -136,7 +140,7 @@ absl::Status InitDevPki(const DevPkiOptions& options) {
       "listen_address: \"", options.listen_address, "\"\n",
       "data_dir: \"", options.data_dir, "\"\n",
       "registry_file: registry.yaml\n"
-      "profile: INTL\n"
+      "profile: ", options.profile, "\n"
       "tls:\n"
       "  server_certificate_file: gateway/tls.crt\n"
       "  server_private_key_file: gateway/tls.key\n"

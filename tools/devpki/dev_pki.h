@@ -31,6 +31,10 @@ struct DevPkiOptions {
   // More regions that get the same four agencies, e.g. a district whose PSB a
   // case can be referred to.
   std::vector<std::string> additional_regions;
+  // "INTL" (P-256 signing keys) or "GM" (SM2 signing keys for agencies and the
+  // gateway), written into gateway.yaml as `profile`. TLS keys and the CA stay
+  // P-256 under both: the TLS channel uses standard cipher suites.
+  std::string profile = "INTL";
 };
 
 // Layout under options.dir:
