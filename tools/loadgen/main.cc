@@ -64,7 +64,7 @@ what is sent:
                           a receipt and a filing by the PSB
   --envelope-bytes N      serialized envelope size, padded in remarks (default 1024)
   --requests N            envelopes to pre-sign; default: the open-loop rate times
-                          the duration, or (closed loop) 1.5 times what a warm-up
+                          the duration, or (closed loop) 2.5 times what a warm-up
                           run suggests, at most --max-requests
   --max-requests N        default 400000
   --warmup-requests N     sent before the measured run (default 2000; 0: none)
@@ -327,6 +327,34 @@ absl::Status StartEmbedded(const Options& o, EmbeddedGateway& gateway, std::stri
   return absl::OkStatus();
 }
 
+// The threads that used the most CPU during the run, in cores (user and
+// system), so a saturated single thread shows even when the process is not.
+json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, ThreadCpu>& after, double seconds) {
+  struct Use {
+    int tid;
+    std::string name;
+    double user;
+    double system;
+  };
+  std::vector<Use> uses;
+  if (seconds <= 0) return json::array();
+  for (const auto& [tid, end] : after) {
+    auto start = before.find(tid);
+    const double user = end.user_seconds - (start == before.end() ? 0 : start->second.user_seconds);
+    const double system = end.system_seconds - (start == before.end() ? 0 : start->second.system_seconds);
+    if (user + system > 0) uses.push_back({tid, end.name, user / seconds, system / seconds});
+  }
+  std::sort(uses.begin(), uses.end(), [](const Use& a, const Use& b) { return a.user + a.system > b.user + b.system; });
+  json out = json::array();
+  for (size_t i = 0; i < uses.size() && i < 5; ++i) {
+    out.push_back({{"tid", uses[i].tid},
+                   {"name", uses[i].name},
+                   {"user_cores", uses[i].user},
+                   {"system_cores", uses[i].system}});
+  }
+  return out;
+}
+
 json LatencyJson(const RunResult& r) {
   return json{{"p50", r.LatencyMs(0.50)},   {"p90", r.LatencyMs(0.90)}, {"p99", r.LatencyMs(0.99)},
               {"p99_9", r.LatencyMs(0.999)}, {"max", r.LatencyMs(1.0)}};
@@ -372,6 +400,9 @@ void PrintReport(const json& j) {
               run["throughput_per_second"].get<double>());
   if (run.contains("ratio_to_ceiling")) std::printf(" = %.3f x the crypto ceiling", run["ratio_to_ceiling"].get<double>());
   std::printf("\n");
+  std::printf("            machine load average (1 min) %.2f at the start, %.2f at the end, on %d CPUs\n",
+              run["load_average_1m"]["start"].get<double>(), run["load_average_1m"]["end"].get<double>(),
+              j["machine"]["cpus"].get<int>());
   if (run["ran_out_of_requests"].get<bool>()) {
     std::printf("            (every pre-signed envelope was sent before the time was up; pass a larger --requests)\n");
   }
@@ -396,6 +427,15 @@ void PrintReport(const json& j) {
               gw["cpu_seconds"].get<double>(), gw["cpu_cores_used"].get<double>(), gw["cpu_us_per_handoff"].get<double>(),
               gw["rss_at_start_bytes"].get<double>() / (1 << 20), gw["peak_rss_bytes"].get<double>() / (1 << 20),
               gw["peak_rss_since_run_start"].get<bool>() ? " during the run" : " since the process started");
+  std::string threads;
+  for (const json& t : gw["busiest_threads"]) {
+    if (t["user_cores"].get<double>() + t["system_cores"].get<double>() < 0.01) continue;
+    threads += absl::StrFormat("%s%d %s %.2f (%.0f%% system)", threads.empty() ? "" : ", ", t["tid"].get<int>(),
+                               t["name"].get<std::string>(), t["user_cores"].get<double>() + t["system_cores"].get<double>(),
+                               100 * t["system_cores"].get<double>() /
+                                   std::max(1e-9, t["user_cores"].get<double>() + t["system_cores"].get<double>()));
+  }
+  if (!threads.empty()) std::printf("threads:    busiest, in cores: %s\n", threads.c_str());
   if (j.contains("client")) {
     std::printf("client:     CPU %.1f s (%.2f cores)\n", j["client"]["cpu_seconds"].get<double>(),
                 j["client"]["cpu_cores_used"].get<double>());
@@ -439,6 +479,7 @@ int Median(const Options& o) {
       {"gateway_cpu_us_per_handoff", "/gateway/cpu_us_per_handoff"},
       {"gateway_cpu_cores_used", "/gateway/cpu_cores_used"},
       {"gateway_peak_rss_mib", "/gateway/peak_rss_mib"},
+      {"load_average_1m_at_end", "/run/load_average_1m/end"},
   };
   std::map<std::string, std::vector<double>> values;
   for (const std::string& path : o.median_files) {
@@ -576,7 +617,9 @@ int Main(int argc, char** argv) {
     }
     Progress(absl::StrFormat("warm-up: %.0f OK/s", w->throughput()));
     if (requests == 0 && o.rate == 0) {
-      requests = static_cast<size_t>(w->throughput() * o.duration_seconds * 1.5) + 3 * o.concurrency;
+      // A short warm-up underestimates (connections and caches are still cold),
+      // and a run that runs out of envelopes ends early: size generously.
+      requests = static_cast<size_t>(w->throughput() * o.duration_seconds * 2.5) + 3 * o.concurrency;
     }
   }
   if (requests == 0) {
@@ -606,10 +649,14 @@ int Main(int argc, char** argv) {
   if (!gateway_before.ok()) return Fail(gateway_before.status());
   absl::StatusOr<ProcessStats> client_before = ReadProcessStats(getpid());
   Progress(absl::StrFormat("running for %.0f s", o.duration_seconds));
+  const std::map<int, ThreadCpu> threads_before = pid > 0 ? ReadThreadCpu(pid) : std::map<int, ThreadCpu>();
+  const double load_before = LoadAverage1m();
   const RunResult r = RunLoad(stubs, *workload, driver);
+  const double load_after = LoadAverage1m();
   absl::StatusOr<ProcessStats> gateway_after = pid > 0 ? ReadProcessStats(pid) : absl::StatusOr<ProcessStats>(ProcessStats{});
   if (!gateway_after.ok()) return Fail(gateway_after.status());
   absl::StatusOr<ProcessStats> client_after = ReadProcessStats(getpid());
+  const std::map<int, ThreadCpu> threads_after = pid > 0 ? ReadThreadCpu(pid) : std::map<int, ThreadCpu>();
 
   json run{{"wall_seconds", r.wall_seconds},
            {"sent", r.sent},
@@ -623,6 +670,7 @@ int Main(int argc, char** argv) {
            {"errors", json::object()},
            {"error_messages", json::object()},
            {"ok_per_second", r.ok_per_second}};
+  run["load_average_1m"] = {{"start", load_before}, {"end", load_after}};
   if (ceiling) run["ratio_to_ceiling"] = r.throughput() / ceiling->handoffs_per_second;
   for (int code = 1; code < 17; ++code) {
     if (r.errors_by_code[code] == 0) continue;
@@ -642,6 +690,7 @@ int Main(int argc, char** argv) {
                        {"peak_rss_bytes", gateway_after->peak_rss_bytes},
                        {"peak_rss_mib", static_cast<double>(gateway_after->peak_rss_bytes) / (1 << 20)},
                        {"peak_rss_since_run_start", peak_reset}};
+  result["gateway"]["busiest_threads"] = BusiestThreads(threads_before, threads_after, r.wall_seconds);
   if (!o.embedded && client_before.ok() && client_after.ok()) {
     const double client_cpu = client_after->cpu_seconds - client_before->cpu_seconds;
     result["client"] = {{"cpu_seconds", client_cpu},

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -33,23 +34,55 @@ uint64_t KibField(const std::string& text, const std::string& name) {
   return 0;
 }
 
-}  // namespace
+struct StatLine {
+  std::string name;
+  double user_seconds = 0;
+  double system_seconds = 0;
+};
 
-absl::StatusOr<ProcessStats> ReadProcessStats(int pid) {
-  const std::string base = absl::StrCat("/proc/", pid, "/");
-  absl::StatusOr<std::string> stat = ReadWhole(base + "stat");
+// A /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line. The command name
+// (field 2) may hold spaces and parentheses; the fields after the last ')'
+// start at field 3 (state). utime and stime are fields 14 and 15, in ticks.
+absl::StatusOr<StatLine> ReadStat(const std::string& path) {
+  absl::StatusOr<std::string> stat = ReadWhole(path);
   if (!stat.ok()) return stat.status();
-  // The command name (field 2) may hold spaces and parentheses; fields after
-  // the last ')' start at field 3 (state). utime and stime are fields 14 and 15.
+  const size_t open = stat->find('(');
   const size_t close = stat->rfind(')');
-  if (close == std::string::npos) return absl::InternalError(absl::StrCat(base, "stat has no command field"));
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    return absl::InternalError(absl::StrCat(path, " has no command field"));
+  }
   std::istringstream fields(stat->substr(close + 1));
   std::vector<std::string> tokens;
   for (std::string token; fields >> token;) tokens.push_back(token);
-  if (tokens.size() < 13) return absl::InternalError(absl::StrCat(base, "stat has too few fields"));
+  if (tokens.size() < 13) return absl::InternalError(absl::StrCat(path, " has too few fields"));
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  StatLine out;
+  out.name = stat->substr(open + 1, close - open - 1);
+  out.user_seconds = std::strtod(tokens[11].c_str(), nullptr) / ticks;
+  out.system_seconds = std::strtod(tokens[12].c_str(), nullptr) / ticks;
+  return out;
+}
+
+}  // namespace
+
+std::map<int, ThreadCpu> ReadThreadCpu(int pid) {
+  std::map<int, ThreadCpu> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+    const std::string tid = entry.path().filename().string();
+    absl::StatusOr<StatLine> line = ReadStat(entry.path().string() + "/stat");
+    if (!line.ok()) continue;
+    out[std::atoi(tid.c_str())] = ThreadCpu{line->name, line->user_seconds, line->system_seconds};
+  }
+  return out;
+}
+
+absl::StatusOr<ProcessStats> ReadProcessStats(int pid) {
+  const std::string base = absl::StrCat("/proc/", pid, "/");
+  absl::StatusOr<StatLine> stat = ReadStat(base + "stat");
+  if (!stat.ok()) return stat.status();
   ProcessStats out;
-  out.cpu_seconds = (std::strtod(tokens[11].c_str(), nullptr) + std::strtod(tokens[12].c_str(), nullptr)) / ticks;
+  out.cpu_seconds = stat->user_seconds + stat->system_seconds;
 
   absl::StatusOr<std::string> status = ReadWhole(base + "status");
   if (!status.ok()) return status.status();
@@ -94,6 +127,13 @@ std::string CpuModelName() {
 uint64_t MemoryTotalBytes() {
   absl::StatusOr<std::string> meminfo = ReadWhole("/proc/meminfo");
   return meminfo.ok() ? KibField(*meminfo, "MemTotal") : 0;
+}
+
+double LoadAverage1m() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  if (!(in >> load)) return -1;
+  return load;
 }
 
 }  // namespace caselink::loadgen

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
@@ -19,6 +20,16 @@ struct ProcessStats {
 // Reads /proc/<pid>/stat and /proc/<pid>/status.
 absl::StatusOr<ProcessStats> ReadProcessStats(int pid);
 
+struct ThreadCpu {
+  std::string name;  // comm: threads started without a name carry the process's
+  double user_seconds = 0;
+  double system_seconds = 0;
+};
+
+// Every thread of `pid` by thread id, from /proc/<pid>/task/*/stat. Threads
+// that end between listing and reading are skipped.
+std::map<int, ThreadCpu> ReadThreadCpu(int pid);
+
 // Restarts the kernel's peak-RSS count (VmHWM) of `pid` at its current RSS by
 // writing "5" to /proc/<pid>/clear_refs, so the peak covers only what follows.
 // Needs the right to write there (the process's owner).
@@ -32,5 +43,9 @@ std::string CpuModelName();
 
 // MemTotal from /proc/meminfo, or 0.
 uint64_t MemoryTotalBytes();
+
+// The 1-minute load average from /proc/loadavg (runnable tasks, this run's
+// included), or -1: on a shared machine it says how much a run had to share.
+double LoadAverage1m();
 
 }  // namespace caselink::loadgen
