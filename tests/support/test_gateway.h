@@ -3,6 +3,7 @@
 // for every action of the procedure with the documents it requires.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ struct TestGatewayOptions {
   std::shared_ptr<ManualClock> clock = nullptr;
   // Regions besides 510100 that get the four agencies (e.g. "510104").
   std::vector<std::string> additional_regions = {};
+  // Adjusts the generated configuration before the first start (e.g. a Kafka bus).
+  std::function<void(v1::GatewayConfig&)> configure = nullptr;
 };
 
 // 2026-03-02 09:00 China Standard Time, a Monday; the scenario tests' "now".
