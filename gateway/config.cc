@@ -170,6 +170,10 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   key->set_private_key_file(Resolve(base, key->private_key_file()));
   key->set_certificate_file(Resolve(base, key->certificate_file()));
   config.set_holiday_calendar_file(Resolve(base, config.holiday_calendar_file()));
+  auto* kafka = config.mutable_kafka();
+  kafka->set_ca_file(Resolve(base, kafka->ca_file()));
+  kafka->set_client_certificate_file(Resolve(base, kafka->client_certificate_file()));
+  kafka->set_client_private_key_file(Resolve(base, kafka->client_private_key_file()));
   if (config.profile() == v1::CRYPTO_PROFILE_UNSPECIFIED) config.set_profile(v1::INTL);
   if (config.envelope_time_window_seconds() == 0) config.set_envelope_time_window_seconds(kDefaultTimeWindowSeconds);
   if (config.max_envelope_bytes() == 0) config.set_max_envelope_bytes(kDefaultMaxEnvelopeBytes);

@@ -2,6 +2,7 @@
 #include "gateway/gateway_server.h"
 
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -10,6 +11,8 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "adapters/bus/rdkafka_publisher.h"
+#include "adapters/bus/topic_admin.h"
 #include "adapters/blob/blob_store.h"
 #include "adapters/store/store.h"
 #include "gateway/audit_log.h"
@@ -20,6 +23,7 @@
 #include "gateway/statistics_service.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gateway/delivery_hub.h"
+#include "gateway/kafka_relay.h"
 #include "gateway/registry.h"
 #include "gateway/services.h"
 #include "gateway/submission_pipeline.h"
@@ -43,6 +47,7 @@ class GatewayServerImpl final : public GatewayServer {
     // Before the store closes: a deadline firing now still commits.
     if (deadline_engine_ != nullptr) deadline_engine_->Stop();
     if (stopped_ || server_ == nullptr) {
+      StopRelay();
       if (store_ != nullptr) store_->Shutdown();
       return;
     }
@@ -56,7 +61,50 @@ class GatewayServerImpl final : public GatewayServer {
     StopTreeHeadTimer();
     // A final signed head covers everything up to the stop record.
     SignCurrentTreeHead(*store_, ProfileTreeHasher(config_.profile()), *signer_, clock_->Now()).IgnoreError();
+    StopRelay();
     store_->Shutdown();
+  }
+
+  // After the last write that adds deliveries, before the store closes.
+  void StopRelay() {
+    if (relay_ == nullptr) return;
+    for (const std::string& id : agency_ids_) hub_->RemoveListener(id, relay_.get());
+    const uint64_t left = relay_->Stop(absl::Seconds(10));
+    // Reports that arrive while closing are ignored by the stopped relay; their rows
+    // stay unpublished and go out after the next start.
+    publisher_->Close(absl::Seconds(1));
+    if (left > 0) {
+      std::fprintf(stderr, "caselink: %llu deliveries not yet on Kafka; they are sent after the next start\n",
+                   static_cast<unsigned long long>(left));
+    }
+    relay_.reset();
+    publisher_.reset();
+  }
+
+  // Kafka mode: topics first (an unreachable cluster fails start-up), then the relay.
+  absl::Status StartKafka() {
+    const v1::KafkaConfig kafka = KafkaConfigWithDefaults(config_.kafka());
+    const absl::Duration timeout =
+        absl::Seconds(kafka.startup_timeout_seconds() == 0 ? 15 : kafka.startup_timeout_seconds());
+    const KafkaClientOptions client = KafkaClientOptionsFrom(kafka);
+    auto admin = TopicAdmin::Create(client);
+    if (!admin.ok()) return admin.status();
+    if (auto st = (*admin)->CreateTopics(GatewayTopics(kafka, agency_ids_), timeout); !st.ok()) {
+      return absl::UnavailableError(absl::StrCat("Kafka at ", kafka.bootstrap_servers(),
+                                                 " could not create or confirm the gateway's topics within ",
+                                                 absl::FormatDuration(timeout), ": ", st.message()));
+    }
+    RdKafkaPublisherOptions publisher_options;
+    publisher_options.client = client;
+    auto publisher = RdKafkaPublisher::Create(std::move(publisher_options));
+    if (!publisher.ok()) return publisher.status();
+    publisher_ = std::move(*publisher);
+    KafkaRelayOptions relay_options;
+    relay_options.topic_prefix = kafka.topic_prefix();
+    relay_ = std::make_unique<KafkaRelay>(*store_, *publisher_, relay_options);
+    for (const std::string& id : agency_ids_) hub_->AddListener(id, relay_.get());
+    relay_->Start();
+    return absl::OkStatus();
   }
 
   absl::Status Init(const v1::GatewayConfig& config, std::shared_ptr<const Clock> clock) {
@@ -83,6 +131,7 @@ class GatewayServerImpl final : public GatewayServer {
     auto registry = AgencyRegistry::Create(*registry_proto, client_ca, clock_->Now(), config.profile());
     if (!registry.ok()) return registry.status();
     registry_ = std::move(*registry);
+    for (const v1::Agency& agency : registry_proto->agencies()) agency_ids_.push_back(agency.id());
     // The gateway signs with whatever key it is given, as long as the profile allows it: SM2 under GM.
     auto algorithm = security::SignatureAlgorithmOfPrivateKey(signing_key);
     if (!algorithm.ok()) {
@@ -112,6 +161,9 @@ class GatewayServerImpl final : public GatewayServer {
     blobs_ = std::move(*blobs);
 
     hub_ = std::make_unique<DeliveryHub>();
+    if (!config.kafka().bootstrap_servers().empty()) {
+      if (auto st = StartKafka(); !st.ok()) return st;
+    }
     if (!config.holiday_calendar_file().empty()) {
       auto calendar = deadlines::HolidayCalendar::LoadFromFile(config.holiday_calendar_file());
       if (!calendar.ok()) {
@@ -200,6 +252,9 @@ class GatewayServerImpl final : public GatewayServer {
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<DeliveryHub> hub_;
+  std::vector<std::string> agency_ids_;
+  std::unique_ptr<Publisher> publisher_;  // Kafka mode only
+  std::unique_ptr<KafkaRelay> relay_;
   std::unique_ptr<deadlines::HolidayCalendar> calendar_;
   std::unique_ptr<DeadlineEngine> deadline_engine_;
   std::unique_ptr<SubmissionPipeline> pipeline_;

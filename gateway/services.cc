@@ -494,6 +494,10 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::GetGatewayInfo(grpc::CallbackServe
   key->set_certificate_pem(ctx_.gateway_certificate_pem);
   key->set_current(true);
   response->set_caller_agency(caller.agency_id());
+  if (!ctx_.config.kafka().bootstrap_servers().empty()) {
+    response->set_bus_enabled(true);
+    if (auto backlog = ctx_.store.CountUnpublishedDeliveries(); backlog.ok()) response->set_bus_backlog(*backlog);
+  }
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -19,7 +19,7 @@ namespace caselink {
 namespace sqlite_internal {
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 // Readers never block the WAL writer, and there is one writer; a lock wait
 // only happens against another process (a tool) on the same file.
 constexpr int kBusyTimeoutMs = 10000;
@@ -157,6 +157,16 @@ CREATE INDEX IF NOT EXISTS case_events_by_region ON case_events(region, time_mic
 CREATE INDEX IF NOT EXISTS case_events_by_case ON case_events(case_id, action, time_micros);
 )sql";
 
+// Version 5 adds the bus relay's mark, separate from the agency's
+// acknowledgement: a delivery is published once Kafka acknowledged it. Rows of
+// an upgraded file start unpublished, so enabling Kafka later relays the whole
+// outbox. The partial index keeps the relay's scan to the backlog.
+constexpr const char kSchemaV5Column[] =
+    "ALTER TABLE deliveries ADD COLUMN published INTEGER NOT NULL DEFAULT 0";
+constexpr const char kSchemaV5[] = R"sql(
+CREATE INDEX IF NOT EXISTS deliveries_unpublished ON deliveries(seq) WHERE published = 0;
+)sql";
+
 // Transaction control of the writer.
 constexpr const char kBegin[] = "BEGIN IMMEDIATE";
 constexpr const char kCommit[] = "COMMIT";
@@ -223,6 +233,10 @@ constexpr const char kAckDeliveries[] =
 constexpr const char kSelectPending[] =
     "SELECT proto FROM deliveries WHERE agency = ?1 AND acked = 0 AND seq > ?2 "
     "ORDER BY seq LIMIT ?3";
+constexpr const char kMarkPublished[] = "UPDATE deliveries SET published = 1 WHERE seq = ?1";
+constexpr const char kSelectUnpublished[] =
+    "SELECT proto FROM deliveries WHERE published = 0 AND seq > ?1 ORDER BY seq LIMIT ?2";
+constexpr const char kCountUnpublished[] = "SELECT count(*) FROM deliveries WHERE published = 0";
 constexpr const char kSelectAckedThrough[] =
     "SELECT max(seq) FROM deliveries WHERE agency = ?1 AND acked = 1";
 // Plain INSERT: a taken (level, idx) is a constraint error, so a stored node
@@ -241,12 +255,13 @@ constexpr const char* kWriterStatements[] = {
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
     kInsertAudit,    kInsertDelivery,  kSetDeliveryProto, kAckDeliveries,   kInsertMerkleNode,
     kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead, kDeleteDeadlines, kInsertDeadline,
-    kInsertCaseEvent,
+    kInsertCaseEvent, kMarkPublished,
 };
 constexpr const char* kReaderStatements[] = {
     kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
     kSelectAuditRange, kSelectPending,   kSelectAckedThrough, kSelectMerkleNode,
-    kSelectTreeHead, kSelectLatestTreeHead, kSelectRunningDeadlines,
+    kSelectTreeHead, kSelectLatestTreeHead, kSelectRunningDeadlines, kSelectUnpublished,
+    kCountUnpublished,
 };
 
 struct DbCloser {
@@ -820,6 +835,16 @@ class Transaction : public StoreTransaction {
     return static_cast<uint64_t>(sqlite3_changes64(db_.db()));
   }
 
+  absl::Status MarkDeliveriesPublished(const std::vector<uint64_t>& sequences) override {
+    for (uint64_t seq : sequences) {
+      absl::StatusOr<Statement> stmt = db_.Get(kMarkPublished);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindInt64(1, ClampToInt64(seq));
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status PutMerkleNode(uint32_t level, uint64_t index, std::string_view hash) override {
     if (index > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       return absl::InvalidArgumentError(absl::StrCat("Merkle node index ", index, " out of range"));
@@ -889,6 +914,17 @@ absl::Status UpgradeToV4(Connection& db) {
   return absl::OkStatus();
 }
 
+// ALTER TABLE has no IF NOT EXISTS, and a file may already carry the column.
+absl::Status ApplySchemaV5(Connection& db) {
+  absl::StatusOr<std::string> has = db.QueryText(
+      "SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'published'");
+  if (!has.ok()) return has.status();
+  if (*has == "0") {
+    if (absl::Status s = db.ExecScript(kSchemaV5Column); !s.ok()) return s;
+  }
+  return db.ExecScript(kSchemaV5);
+}
+
 absl::Status CreateOrCheckSchema(Connection& db) {
   // IMMEDIATE: two processes opening a new file must not both create it.
   if (absl::Status s = db.ExecScript("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -905,7 +941,8 @@ absl::Status CreateOrCheckSchema(Connection& db) {
       if (absl::Status s = db.ExecScript(kSchemaV2); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV3); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV4); !s.ok()) return s;
-      return db.ExecScript("INSERT INTO schema_version(version) VALUES(4)");
+      if (absl::Status s = ApplySchemaV5(db); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(5)");
     }
     if (*version == "1" || *version == "2") {
       // Upgrade in place, in the same transaction: versions 2 and 3 only add
@@ -931,7 +968,11 @@ absl::Status CreateOrCheckSchema(Connection& db) {
       // each case and one event per timeline entry.
       if (absl::Status s = db.ExecScript(kSchemaV4); !s.ok()) return s;
       if (absl::Status s = UpgradeToV4(db); !s.ok()) return s;
-      return db.ExecScript("UPDATE schema_version SET version = 4");
+      *version = "4";
+    }
+    if (*version == "4") {
+      if (absl::Status s = ApplySchemaV5(db); !s.ok()) return s;
+      return db.ExecScript("UPDATE schema_version SET version = 5");
     }
     if (*version != std::to_string(kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -1198,6 +1239,25 @@ absl::StatusOr<std::vector<v1::Delivery>> SqliteStore::ReadPendingDeliveries(
       .BindInt64(2, sqlite_internal::ClampToInt64(after_sequence))
       .BindInt64(3, limit);
   return sqlite_internal::CollectProtos<v1::Delivery>(*stmt);
+}
+
+absl::StatusOr<std::vector<v1::Delivery>> SqliteStore::ReadUnpublishedDeliveries(
+    uint64_t after_sequence, uint32_t limit) {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectUnpublished);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindInt64(1, sqlite_internal::ClampToInt64(after_sequence)).BindInt64(2, limit);
+  return sqlite_internal::CollectProtos<v1::Delivery>(*stmt);
+}
+
+absl::StatusOr<uint64_t> SqliteStore::CountUnpublishedDeliveries() {
+  ReaderPool::Lease db = readers_->Acquire();
+  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kCountUnpublished);
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return uint64_t{0};
+  return static_cast<uint64_t>(stmt->Int64(0));
 }
 
 absl::StatusOr<uint64_t> SqliteStore::ReadAcknowledgedThrough(std::string_view agency) {

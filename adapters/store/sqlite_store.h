@@ -50,6 +50,9 @@ class SqliteStore : public Store {
                                                                  uint64_t after_sequence,
                                                                  uint32_t limit) override;
   absl::StatusOr<uint64_t> ReadAcknowledgedThrough(std::string_view agency) override;
+  absl::StatusOr<std::vector<v1::Delivery>> ReadUnpublishedDeliveries(uint64_t after_sequence,
+                                                                     uint32_t limit) override;
+  absl::StatusOr<uint64_t> CountUnpublishedDeliveries() override;
   absl::StatusOr<std::vector<v1::AuditEntry>> ReadAuditEntries(uint64_t from_index,
                                                                uint32_t limit) override;
   absl::StatusOr<uint64_t> ReadAuditSize() override;

@@ -151,6 +151,13 @@ class StoreTransaction {
   // NOT_FOUND if the node is not stored.
   virtual absl::StatusOr<std::string> GetMerkleNode(uint32_t level, uint64_t index) = 0;
 
+  // Marks these deliveries published on the bus (Kafka acknowledged them);
+  // independent of the agency's acknowledgement. Unknown sequences are
+  // ignored. (Not pure so that older test doubles keep compiling.)
+  virtual absl::Status MarkDeliveriesPublished(const std::vector<uint64_t>& sequences) {
+    return absl::UnimplementedError("this store does not track publication");
+  }
+
   // Records an event for statistics. (Not pure so that test doubles written
   // before it keep compiling; they report UNIMPLEMENTED.)
   virtual absl::Status AppendCaseEvent(const CaseEvent& event) {
@@ -199,6 +206,17 @@ class Store {
   // A committed Merkle node; NOT_FOUND if absent. Nodes are immutable, so the
   // reads behind one proof need no common snapshot.
   virtual absl::StatusOr<std::string> ReadMerkleNode(uint32_t level, uint64_t index) = 0;
+
+  // Deliveries of every recipient not yet published on the bus, with
+  // sequence > `after_sequence`, in sequence order: the relay's backlog.
+  virtual absl::StatusOr<std::vector<v1::Delivery>> ReadUnpublishedDeliveries(uint64_t after_sequence,
+                                                                             uint32_t limit) {
+    return absl::UnimplementedError("this store does not track publication");
+  }
+  // How many deliveries are not yet published (the outbox backlog).
+  virtual absl::StatusOr<uint64_t> CountUnpublishedDeliveries() {
+    return absl::UnimplementedError("this store does not track publication");
+  }
 
   // Deadlines in status RUNNING over all cases, earliest due first. (The
   // methods below are not pure so that older test doubles keep compiling.)

@@ -51,6 +51,7 @@ TestGateway::TestGateway(std::string dir, TestGatewayOptions options)
   auto config = LoadGatewayConfig(pki_dir_ + "/gateway.yaml");
   if (!config.ok()) ADD_FAILURE() << config.status();
   config_ = *config;
+  if (options_.configure) options_.configure(config_);
   Start();
 }
 

@@ -3,6 +3,7 @@
 // for every action of the procedure with the documents it requires.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,8 @@ struct TestGatewayOptions {
   std::vector<std::string> additional_regions = {};
   // "INTL" or "GM": the dev PKI's signing keys and the gateway's profile.
   std::string profile = "INTL";
+  // Adjusts the generated configuration before the first start (e.g. a Kafka bus).
+  std::function<void(v1::GatewayConfig&)> configure = nullptr;
 };
 
 // 2026-03-02 09:00 China Standard Time, a Monday; the scenario tests' "now".

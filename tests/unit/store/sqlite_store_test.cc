@@ -536,6 +536,61 @@ TEST_F(StoreTest, DeliveriesPendingAndAcknowledged) {
   EXPECT_EQ(store_->ReadAcknowledgedThrough("510100.psb").value_or(0), seq_a[2]);
 }
 
+// Publication on the bus is tracked apart from the agency's acknowledgement.
+TEST_F(StoreTest, DeliveriesPublishedIndependentlyOfAcknowledgement) {
+  std::vector<uint64_t> seqs;
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    for (const char* agency : {"510100.psb", "510100.pro", "510100.psb", "510100.court"}) {
+                      absl::StatusOr<uint64_t> seq = txn.AddDelivery(MakeDelivery(agency, "case-p"));
+                      if (!seq.ok()) return seq.status();
+                      seqs.push_back(*seq);
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  auto sequences = [](const std::vector<v1::Delivery>& ds) {
+    std::vector<uint64_t> out;
+    for (const auto& d : ds) out.push_back(d.sequence());
+    return out;
+  };
+  EXPECT_EQ(sequences(store_->ReadUnpublishedDeliveries(0, 100).value()), seqs);
+  EXPECT_EQ(sequences(store_->ReadUnpublishedDeliveries(seqs[1], 100).value()),
+            (std::vector<uint64_t>{seqs[2], seqs[3]}));
+  EXPECT_EQ(sequences(store_->ReadUnpublishedDeliveries(0, 2).value()),
+            (std::vector<uint64_t>{seqs[0], seqs[1]}));
+  EXPECT_EQ(store_->CountUnpublishedDeliveries().value(), 4u);
+
+  // Acknowledging does not publish...
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) {
+                    return txn.AcknowledgeDeliveries("510100.psb", UINT64_MAX).status();
+                  })
+                  .ok());
+  EXPECT_EQ(store_->CountUnpublishedDeliveries().value(), 4u);
+  // ...and publishing does not acknowledge.
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) {
+                    return txn.MarkDeliveriesPublished({seqs[1], seqs[3], 987654});
+                  })
+                  .ok());
+  EXPECT_EQ(sequences(store_->ReadUnpublishedDeliveries(0, 100).value()),
+            (std::vector<uint64_t>{seqs[0], seqs[2]}));
+  EXPECT_EQ(store_->CountUnpublishedDeliveries().value(), 2u);
+  EXPECT_EQ(store_->ReadPendingDeliveries("510100.pro", 0, 100).value().size(), 1u);
+
+  // A rolled-back mark leaves the row pending; a committed one survives reopen.
+  EXPECT_FALSE(store_
+                   ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                     if (absl::Status s = txn.MarkDeliveriesPublished({seqs[0]}); !s.ok()) return s;
+                     return absl::AbortedError("roll back");
+                   })
+                   .ok());
+  Reopen();
+  EXPECT_EQ(sequences(store_->ReadUnpublishedDeliveries(0, 100).value()),
+            (std::vector<uint64_t>{seqs[0], seqs[2]}));
+}
+
 TEST_F(StoreTest, FailingWorkRollsBackOnlyItsOwnWrites) {
   auto* sqlite = dynamic_cast<SqliteStore*>(store_.get());
   ASSERT_NE(sqlite, nullptr);
@@ -1011,7 +1066,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"4"});
+            std::vector<std::string>{"5"});
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                      "'sqlite_%' ORDER BY name"),
@@ -1035,7 +1090,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
 TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
   TempDir dir;
   ASSERT_NE(OpenOrDie(dir.path()), nullptr);
-  RawQuery(dir.path(), "UPDATE schema_version SET version = 5");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 6");
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
 }
@@ -1061,7 +1116,7 @@ TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"4"});
+            std::vector<std::string>{"5"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master "
                                  "WHERE name = 'merkle_nodes'"),
             std::vector<std::string>{"1"});
@@ -1072,6 +1127,32 @@ TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
                   })
                   .ok());
   EXPECT_EQ(store->ReadMerkleNode(0, 0).value(), std::string(32, 'h'));
+}
+
+// A version 4 file (before the relay's mark) gains the published column on
+// open; its deliveries start unpublished, so the relay sends them.
+TEST(StoreSchemaTest, UpgradesVersion4FileInPlace) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store
+                    ->WriteAndWait([](StoreTransaction& txn) {
+                      return txn.AddDelivery(MakeDelivery("510100.psb", "case-v4")).status();
+                    })
+                    .ok());
+  }
+  RawQuery(dir.path(), "DROP INDEX deliveries_unpublished");
+  RawQuery(dir.path(), "ALTER TABLE deliveries DROP COLUMN published");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 4");
+
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
+  absl::StatusOr<std::vector<v1::Delivery>> unpublished = store->ReadUnpublishedDeliveries(0, 10);
+  ASSERT_TRUE(unpublished.ok()) << unpublished.status();
+  ASSERT_EQ(unpublished->size(), 1u);
+  EXPECT_EQ((*unpublished)[0].case_id(), "case-v4");
 }
 
 TEST(StoreSchemaTest, NotADatabaseIsInternal) {
