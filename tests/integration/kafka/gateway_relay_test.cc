@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "security/certificate.h"
 #include "tests/integration/kafka/kafka_test_util.h"
+#include "tests/support/gateway_process.h"
 #include "tests/support/test_gateway.h"
 #include "tools/devpki/dev_pki.h"
 
@@ -241,46 +242,6 @@ TEST(GatewayKafkaStartTest, UnreachableBrokerIsAClearStartError) {
 }
 
 // The gateway as a child process, killed with SIGKILL.
-class GatewayProcess {
- public:
-  GatewayProcess(const std::string& config, const std::string& ready_file) : ready_file_(ready_file) {
-    std::filesystem::remove(ready_file_);
-    pid_ = fork();
-    if (pid_ == 0) {
-      execl(CASELINK_GATEWAY_BINARY, CASELINK_GATEWAY_BINARY, "--config", config.c_str(), "--ready-file",
-            ready_file.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~GatewayProcess() { Kill(); }
-
-  // Waits for the ready file (an external process: polling is the only way to know).
-  int WaitForPort() {
-    for (int i = 0; i < 600; ++i) {
-      std::ifstream in(ready_file_);
-      int port = 0;
-      if (in >> port && port > 0) return port;
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -1;
-  }
-
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  std::string ready_file_;
-  pid_t pid_ = -1;
-};
 
 TEST_F(GatewayRelayTest, EveryAcknowledgedHandoffReachesKafkaAcrossKill9) {
   const std::string dir = testing::MakeTempDir();
@@ -304,7 +265,7 @@ TEST_F(GatewayRelayTest, EveryAcknowledgedHandoffReachesKafkaAcrossKill9) {
   constexpr int kPerRound = 100;
   std::set<std::string> acknowledged;
   for (int round = 0; round < kRounds; ++round) {
-    GatewayProcess gateway(config, dir + "/ready");
+    testing::GatewayProcess gateway(CASELINK_GATEWAY_BINARY, config, dir + "/ready");
     const int port = gateway.WaitForPort();
     ASSERT_GT(port, 0) << "gateway did not start";
     auto epb = connect("510100.epb", port);
@@ -320,7 +281,7 @@ TEST_F(GatewayRelayTest, EveryAcknowledgedHandoffReachesKafkaAcrossKill9) {
   }
 
   // The restarted gateway relays what the killed ones left unpublished.
-  GatewayProcess gateway(config, dir + "/ready");
+  testing::GatewayProcess gateway(CASELINK_GATEWAY_BINARY, config, dir + "/ready");
   ASSERT_GT(gateway.WaitForPort(), 0);
   // Consumers deduplicate by envelope id: then each handoff is seen exactly once. Duplicates
   // (records reported after the last mark) count towards what a read waits for, so read
