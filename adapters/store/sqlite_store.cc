@@ -223,11 +223,13 @@ constexpr const char kSelectLatestTreeHead[] =
     "SELECT signed FROM tree_heads ORDER BY tree_size DESC LIMIT 1";
 constexpr const char kSelectAuditRange[] =
     "SELECT idx, record, entry_hash FROM audit WHERE idx >= ?1 ORDER BY idx LIMIT ?2";
-// The sequence is only known after the insert, and the stored proto carries
-// it, so the row is inserted with an empty proto and filled in at once.
+// The stored proto carries its own sequence, so the sequence is taken before
+// the insert: one past the highest AUTOINCREMENT has ever handed out (never a
+// reused number), and the row is written once, whole.
+constexpr const char kNextDeliverySeq[] =
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'), 0) + 1";
 constexpr const char kInsertDelivery[] =
-    "INSERT INTO deliveries(agency, acked, proto) VALUES(?1, 0, x'')";
-constexpr const char kSetDeliveryProto[] = "UPDATE deliveries SET proto = ?2 WHERE seq = ?1";
+    "INSERT INTO deliveries(seq, agency, acked, proto) VALUES(?1, ?2, 0, ?3)";
 constexpr const char kAckDeliveries[] =
     "UPDATE deliveries SET acked = 1 WHERE agency = ?1 AND acked = 0 AND seq <= ?2";
 constexpr const char kSelectPending[] =
@@ -253,7 +255,7 @@ constexpr const char* kWriterStatements[] = {
     kBegin,          kCommit,          kRollback,         kSavepoint,       kRelease,
     kRollbackTo,     kSelectCase,      kUpsertCase,       kDeleteParties,   kInsertParty,
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
-    kInsertAudit,    kInsertDelivery,  kSetDeliveryProto, kAckDeliveries,   kInsertMerkleNode,
+    kInsertAudit,    kNextDeliverySeq, kInsertDelivery, kAckDeliveries,   kInsertMerkleNode,
     kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead, kDeleteDeadlines, kInsertDeadline,
     kInsertCaseEvent, kMarkPublished,
 };
@@ -807,21 +809,22 @@ class Transaction : public StoreTransaction {
     if (delivery.recipient_agency().empty()) {
       return absl::InvalidArgumentError("delivery without recipient_agency");
     }
+    int64_t seq = 0;
     {
-      absl::StatusOr<Statement> stmt = db_.Get(kInsertDelivery);
-      if (!stmt.ok()) return stmt.status();
-      stmt->BindText(1, delivery.recipient_agency());
-      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+      absl::StatusOr<Statement> next = db_.Get(kNextDeliverySeq);
+      if (!next.ok()) return next.status();
+      absl::StatusOr<bool> row = next->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::InternalError("no next delivery sequence");
+      seq = next->Int64(0);
     }
-    // Only this thread uses the writer connection, so the last rowid is ours.
-    const int64_t seq = sqlite3_last_insert_rowid(db_.db());
     v1::Delivery stored = delivery;
     stored.set_sequence(static_cast<uint64_t>(seq));
     absl::StatusOr<std::string> bytes = Serialize(stored);
     if (!bytes.ok()) return bytes.status();
-    absl::StatusOr<Statement> stmt = db_.Get(kSetDeliveryProto);
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertDelivery);
     if (!stmt.ok()) return stmt.status();
-    stmt->BindInt64(1, seq).BindBlob(2, *bytes);
+    stmt->BindInt64(1, seq).BindText(2, delivery.recipient_agency()).BindBlob(3, *bytes);
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
     return static_cast<uint64_t>(seq);
   }
@@ -1023,6 +1026,11 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
       !s.ok()) {
     return s;
   }
+  // Each work runs in its own savepoint; SQLite journals the pages a savepoint
+  // touches in a statement journal, which by default is a temporary file. In
+  // memory it costs no system calls, and it holds one group's pages at most.
+  // A larger page cache keeps the B-tree interiors of the hot tables resident.
+  if (absl::Status s = w.ExecScript("PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768"); !s.ok()) return s;
   if (absl::Status s = sqlite_internal::CreateOrCheckSchema(w); !s.ok()) return s;
   if (absl::Status s = w.Prepare(sqlite_internal::kWriterStatements,
                                  std::size(sqlite_internal::kWriterStatements));
