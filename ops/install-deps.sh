@@ -10,6 +10,7 @@ PACKAGES=(
   libsqlite3-dev sqlite3
   libyaml-cpp-dev
   librdkafka-dev
+  libgoogle-perftools-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   default-jre-headless maven
   python3-confluent-kafka python3-cryptography python3-grpcio python3-protobuf
