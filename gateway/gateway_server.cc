@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/bus/rdkafka_publisher.h"
 #include "adapters/bus/topic_admin.h"
@@ -23,11 +24,14 @@
 #include "gateway/statistics_service.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gateway/delivery_hub.h"
+#include "gateway/kafka_audit_relay.h"
+#include "gateway/kafka_ingress.h"
 #include "gateway/kafka_relay.h"
 #include "gateway/registry.h"
 #include "gateway/services.h"
 #include "gateway/submission_pipeline.h"
 #include "gateway/crypto_profile.h"
+#include "security/digest.h"
 #include "security/signer_factory.h"
 
 namespace caselink {
@@ -44,6 +48,9 @@ class GatewayServerImpl final : public GatewayServer {
   }
 
   void Shutdown(absl::Duration grace) override {
+    // Kafka ingress first: a record in hand finishes (or stays uncommitted) while the
+    // pipeline still runs.
+    if (ingress_ != nullptr) ingress_->Stop();
     // Before the store closes: a deadline firing now still commits.
     if (deadline_engine_ != nullptr) deadline_engine_->Stop();
     if (stopped_ || server_ == nullptr) {
@@ -70,6 +77,7 @@ class GatewayServerImpl final : public GatewayServer {
     if (relay_ == nullptr) return;
     for (const std::string& id : agency_ids_) hub_->RemoveListener(id, relay_.get());
     const uint64_t left = relay_->Stop(absl::Seconds(10));
+    const uint64_t audit_left = audit_relay_->Stop(absl::Seconds(10));
     // Reports that arrive while closing are ignored by the stopped relay; their rows
     // stay unpublished and go out after the next start.
     publisher_->Close(absl::Seconds(1));
@@ -77,7 +85,12 @@ class GatewayServerImpl final : public GatewayServer {
       std::fprintf(stderr, "caselink: %llu deliveries not yet on Kafka; they are sent after the next start\n",
                    static_cast<unsigned long long>(left));
     }
+    if (audit_left > 0) {
+      std::fprintf(stderr, "caselink: %llu audit entries not yet on Kafka; they are sent after the next start\n",
+                   static_cast<unsigned long long>(audit_left));
+    }
     relay_.reset();
+    audit_relay_.reset();
     publisher_.reset();
   }
 
@@ -104,6 +117,26 @@ class GatewayServerImpl final : public GatewayServer {
     relay_ = std::make_unique<KafkaRelay>(*store_, *publisher_, relay_options);
     for (const std::string& id : agency_ids_) hub_->AddListener(id, relay_.get());
     relay_->Start();
+    KafkaAuditRelayOptions audit_options;
+    audit_options.topic = AuditTopic(kafka.topic_prefix());
+    audit_options.cursor_file = config_.data_dir() + "/kafka-audit.cursor";
+    audit_relay_ = std::make_unique<KafkaAuditRelay>(*store_, *publisher_, audit_options);
+    return audit_relay_->Start();
+  }
+
+  // Kafka mode: envelopes from <prefix>.ingress through the same pipeline as gRPC Submit.
+  absl::Status StartKafkaIngress() {
+    const v1::KafkaConfig kafka = KafkaConfigWithDefaults(config_.kafka());
+    KafkaIngressOptions options;
+    options.client = KafkaClientOptionsFrom(kafka);
+    options.topic_prefix = kafka.topic_prefix();
+    // One gateway, one data directory: a restart of the same gateway is the same member.
+    options.instance_id = absl::StrCat(
+        "gateway-", absl::BytesToHexString(security::Sha256(config_.data_dir())).substr(0, 16));
+    auto ingress = KafkaIngress::Create(std::move(options), *pipeline_, *registry_, *publisher_);
+    if (!ingress.ok()) return ingress.status();
+    ingress_ = std::move(*ingress);
+    ingress_->Start();
     return absl::OkStatus();
   }
 
@@ -220,6 +253,9 @@ class GatewayServerImpl final : public GatewayServer {
     }
     // Deadlines that were running when the gateway stopped (or fell due meanwhile).
     if (auto st = deadline_engine_->LoadRunning(); !st.ok()) return st;
+    if (publisher_ != nullptr) {
+      if (auto st = StartKafkaIngress(); !st.ok()) return st;
+    }
     tree_head_thread_ = std::thread([this, interval = absl::Seconds(config.tree_head_interval_seconds())] {
       std::unique_lock<std::mutex> lock(timer_mu_);
       while (!timer_stop_) {
@@ -255,9 +291,11 @@ class GatewayServerImpl final : public GatewayServer {
   std::vector<std::string> agency_ids_;
   std::unique_ptr<Publisher> publisher_;  // Kafka mode only
   std::unique_ptr<KafkaRelay> relay_;
+  std::unique_ptr<KafkaAuditRelay> audit_relay_;
   std::unique_ptr<deadlines::HolidayCalendar> calendar_;
   std::unique_ptr<DeadlineEngine> deadline_engine_;
   std::unique_ptr<SubmissionPipeline> pipeline_;
+  std::unique_ptr<KafkaIngress> ingress_;  // Kafka mode only; uses pipeline_ and publisher_
   std::unique_ptr<PeerIdentifier> peers_;
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<DeliveryServiceImpl> delivery_service_;

@@ -49,6 +49,7 @@ KafkaClientOptions KafkaClientOptionsFrom(const v1::KafkaConfig& config) {
 // One delivery row on its way: published once all its records are acknowledged.
 struct KafkaRelay::InFlight {
   uint64_t sequence = 0;
+  std::string case_id;
   std::atomic<int> outstanding{0};
   std::atomic<bool> failed{false};
 };
@@ -73,6 +74,22 @@ uint64_t KafkaRelay::published() const {
   return published_;
 }
 
+uint64_t KafkaRelay::held_back() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_back_;
+}
+
+bool KafkaRelay::MustHold(const v1::Delivery& row) const {
+  auto it = gates_.find(row.case_id());
+  if (it == gates_.end()) return false;
+  const CaseGate& gate = it->second;
+  // An earlier row of the case failed and has not been handed over again yet.
+  if (row.sequence() > gate.failed_from) return true;
+  // Rows of one envelope go to different topics and may travel together; an alert has no
+  // envelope and waits like a later envelope.
+  return gate.in_flight > 0 && (row.envelope_id().empty() || row.envelope_id() != gate.envelope_id);
+}
+
 void KafkaRelay::Run() {
   uint64_t cursor = 0;  // highest sequence handed to the publisher in this pass
   std::unique_lock<std::mutex> lock(mu_);
@@ -81,6 +98,8 @@ void KafkaRelay::Run() {
       // A record failed: its row is behind the cursor; rows still in flight are skipped.
       rewind_ = false;
       cursor = 0;
+      // The failed row may be the one that carried its envelope's events record.
+      last_event_envelope_.clear();
     }
     lock.unlock();
     MarkAcknowledged(false);
@@ -88,6 +107,10 @@ void KafkaRelay::Run() {
     {
       // Reads happen outside the lock: the publisher's callbacks take it.
       absl::StatusOr<std::vector<v1::Delivery>> rows = store_.ReadUnpublishedDeliveries(cursor, options_.batch);
+      // Cases with a row held in this pass: their later rows wait too, even if the earlier
+      // row's report arrives meanwhile.
+      std::set<std::string> held_cases;
+      uint64_t held_from = 0;
       if (rows.ok()) {
         for (v1::Delivery& row : *rows) {
           {
@@ -98,10 +121,22 @@ void KafkaRelay::Run() {
               cursor = row.sequence();
               continue;
             }
+            if (held_cases.count(row.case_id()) != 0 || MustHold(row)) {
+              held_cases.insert(row.case_id());
+              if (held_from == 0) held_from = row.sequence();
+              ++held_back_;
+              cursor = row.sequence();
+              continue;
+            }
             in_flight_.insert(row.sequence());
+            CaseGate& gate = gates_[row.case_id()];
+            gate.in_flight += 1;
+            gate.envelope_id = row.envelope_id();
+            if (row.sequence() >= gate.failed_from) gate.failed_from = UINT64_MAX;
           }
           auto flight = std::make_shared<InFlight>();
           flight->sequence = row.sequence();
+          flight->case_id = row.case_id();
           std::vector<BusRecord> records;
           BusRecord inbox;
           inbox.topic = InboxTopic(options_.topic_prefix, row.recipient_agency());
@@ -149,6 +184,7 @@ void KafkaRelay::Run() {
             if (flight->outstanding.fetch_sub(missing) == missing) {
               std::lock_guard<std::mutex> guard(mu_);
               in_flight_.erase(flight->sequence);
+              SettleGate(flight->case_id, flight->sequence, /*failed=*/true);
             }
             refused = true;
             std::lock_guard<std::mutex> guard(mu_);
@@ -159,6 +195,8 @@ void KafkaRelay::Run() {
           cursor = row.sequence();
         }
       }
+      // The next pass starts again at the first held row.
+      if (held_from != 0 && held_from - 1 < cursor) cursor = held_from - 1;
     }
     lock.lock();
     const absl::Duration pause = refused ? options_.retry_pause : options_.poll_interval;
@@ -179,9 +217,19 @@ void KafkaRelay::OnRecordDone(const std::shared_ptr<InFlight>& flight, absl::Sta
     } else {
       acknowledged_.push_back(flight->sequence);
     }
+    SettleGate(flight->case_id, flight->sequence, flight->failed);
     wake_ = true;
   }
   cv_.notify_one();
+}
+
+void KafkaRelay::SettleGate(const std::string& case_id, uint64_t sequence, bool failed) {
+  auto it = gates_.find(case_id);
+  if (it == gates_.end()) return;
+  CaseGate& gate = it->second;
+  gate.in_flight -= 1;
+  if (failed && sequence < gate.failed_from) gate.failed_from = sequence;
+  if (gate.in_flight <= 0 && gate.failed_from == UINT64_MAX) gates_.erase(it);
 }
 
 void KafkaRelay::MarkAcknowledged(bool wait) {

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -50,6 +51,12 @@ struct KafkaRelayOptions {
 // without an envelope (a deadline ALERT) carries the serialized Delivery with kind=alert.
 // Events: one record per envelope (at least once: after a restart mid-envelope it may
 // repeat; consumers deduplicate by envelope-id), key = case id, value = SignedEnvelope.
+//
+// Per-case order is strict even when a record fails: a case's rows of a later envelope are
+// handed to the publisher only once every row of its earlier envelope has a delivery report,
+// and after a failed report the case is held until the failed row was handed over again.
+// The producer's idempotence keeps order within retried batches; this covers what it cannot
+// (message timeouts, a rebuilt producer). Different cases still go out in parallel.
 class KafkaRelay final : public DeliveryListener {
  public:
   KafkaRelay(Store& store, Publisher& publisher, KafkaRelayOptions options);
@@ -68,6 +75,9 @@ class KafkaRelay final : public DeliveryListener {
 
   // Deliveries marked published by this relay so far.
   uint64_t published() const;
+  // Rows held back so far because an earlier row of the same case had no report yet or had
+  // failed (a measure of how often strict per-case order costs a pass).
+  uint64_t held_back() const;
 
  private:
   struct InFlight;
@@ -93,7 +103,21 @@ class KafkaRelay final : public DeliveryListener {
   std::vector<uint64_t> acknowledged_;  // reported OK, not yet being marked
   bool rewind_ = false;                 // a record failed: rescan from the start
   uint64_t published_ = 0;
+  uint64_t held_back_ = 0;
   std::string last_event_envelope_;  // relay thread only
+
+  // Per case: rows handed to the publisher without a report yet (all of one envelope, see the
+  // class comment) and the lowest failed row still to be sent again.
+  struct CaseGate {
+    int in_flight = 0;
+    std::string envelope_id;
+    uint64_t failed_from = UINT64_MAX;
+  };
+  // Whether `row` must wait for an earlier row of its case; guarded by mu_.
+  bool MustHold(const v1::Delivery& row) const;
+  // A row of `case_id` got its report (or was refused); guarded by mu_.
+  void SettleGate(const std::string& case_id, uint64_t sequence, bool failed);
+  std::map<std::string, CaseGate> gates_;  // guarded by mu_; only cases with something pending
 
   std::thread thread_;
 };

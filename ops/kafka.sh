@@ -37,7 +37,8 @@ Ports and PKI not given are those of the last start in the same run dir.
 
 The PLAINTEXT listener is for development on loopback: its clients (and the broker itself)
 are User:ANONYMOUS, a super user. On the SSL listener a certificate's CN is the principal
-(User:<agency id>); only ACLs grant access there, and User:caselink-gateway is a super user.
+(User:<agency id>; the gateway's gateway/kafka.crt is User:caselink-gateway); only ACLs grant
+access there: apply them from the registry with ops/kafka-acls.sh.
 start writes <run dir>/endpoints.env with the bootstrap addresses and the PKI in use.
 EOF
 }
@@ -249,10 +250,10 @@ broker.heartbeat.interval.ms=1000
 auto.create.topics.enable=false
 
 # KRaft ACLs. The broker reaches itself over PLAINTEXT/CONTROLLER as User:ANONYMOUS, so that
-# principal (the loopback development listener) is a super user; SSL clients get only what
-# ACLs grant them, except the gateway.
+# principal (the loopback development listener) is a super user; SSL clients, the gateway
+# included, get only what ACLs grant them (ops/kafka-acls.sh).
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-super.users=User:ANONYMOUS;User:caselink-gateway
+super.users=User:ANONYMOUS
 allow.everyone.if.no.acl.found=false
 # "CN=510100.psb,O=..." -> User:510100.psb
 ssl.principal.mapping.rules=RULE:^CN=([^,]+).*\$/\$1/,DEFAULT

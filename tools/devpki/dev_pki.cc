@@ -106,6 +106,17 @@ absl::Status InitDevPki(const DevPkiOptions& options) {
       !s.ok()) {
     return s;
   }
+  // The gateway is a TLS client of the Kafka brokers: its own clientAuth certificate, whose
+  // CN the brokers map to the principal User:caselink-gateway.
+  {
+    auto kafka_key = security::GenerateEcP256KeyPair();
+    if (!kafka_key.ok()) return kafka_key.status();
+    auto kafka_cert = issue("caselink-gateway", security::CertificateProfile::kTlsClient, *kafka_key, *ca_cert,
+                            ca_key->private_key_pem);
+    if (!kafka_cert.ok()) return kafka_cert.status();
+    if (auto s = WriteFile(dir / "gateway/kafka.crt", *kafka_cert, false); !s.ok()) return s;
+    if (auto s = WriteFile(dir / "gateway/kafka.key", kafka_key->private_key_pem, true); !s.ok()) return s;
+  }
   std::string registry = absl::StrCat(
       "# Agency registry for the development PKI of region ", options.region, ".\n"
       "version: 1\n"

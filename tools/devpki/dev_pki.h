@@ -40,6 +40,7 @@ struct DevPkiOptions {
 // Layout under options.dir:
 //   ca/ca.crt, ca/ca.key
 //   gateway/tls.crt, gateway/tls.key, gateway/signing.crt, gateway/signing.key
+//   gateway/kafka.crt, gateway/kafka.key (its TLS client identity towards Kafka brokers)
 //   agencies/<id>/tls.crt, tls.key, signing.crt, signing.key, key_id
 //   calendar/cn-holidays.json
 //   registry.yaml, gateway.yaml

@@ -110,11 +110,12 @@ size_t DeliveryRecorder::completed() const {
 
 absl::StatusOr<std::vector<ConsumedRecord>> ConsumeFromBeginning(const KafkaClientOptions& client,
                                                                  const std::string& topic, int partitions,
-                                                                 size_t expected, absl::Duration timeout) {
+                                                                 size_t expected, absl::Duration timeout,
+                                                                 const std::string& group) {
   // A group id is required even though partitions are assigned, not subscribed; nothing is
   // committed, so the group never holds state.
   auto consumer = NewClient(RD_KAFKA_CONSUMER, client,
-                            {{"group.id", kTestConsumerGroup}, {"enable.auto.commit", "false"}});
+                            {{"group.id", group}, {"enable.auto.commit", "false"}});
   if (!consumer.ok()) return consumer.status();
   rd_kafka_t* rk = consumer->get();
   rd_kafka_poll_set_consumer(rk);
@@ -215,6 +216,59 @@ absl::Status AllowOnTopic(const KafkaClientOptions& admin_client, const std::str
   rd_kafka_queue_destroy(queue);
   cleanup();
   return status;
+}
+
+absl::StatusOr<std::vector<ConsumedRecord>> ConsumeAsGroupMember(const KafkaClientOptions& client,
+                                                                 const std::string& topic, const std::string& group,
+                                                                 size_t expected, absl::Duration timeout) {
+  auto consumer = NewClient(RD_KAFKA_CONSUMER, client,
+                            {{"group.id", group}, {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"}});
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_t* rk = consumer->get();
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::InternalError(rd_kafka_err2str(err));
+  std::vector<ConsumedRecord> records;
+  absl::Status error;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (records.size() < expected && absl::Now() < deadline && error.ok()) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ConsumedRecord r;
+      r.partition = m->partition;
+      r.offset = m->offset;
+      if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+      records.push_back(std::move(r));
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      error = absl::UnknownError(
+          absl::StrCat("consumer error: ", rd_kafka_message_errstr(m), " (", rd_kafka_err2name(m->err), ")"));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  if (!error.ok()) return error;
+  return records;
+}
+
+absl::StatusOr<int64_t> CommittedOffset(const KafkaClientOptions& client, const std::string& group,
+                                        const std::string& topic, int partition, absl::Duration timeout) {
+  // Not subscribed: asking for the group's offsets does not join it.
+  auto consumer = NewClient(RD_KAFKA_CONSUMER, client, {{"group.id", group}, {"enable.auto.commit", "false"}});
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
+  rd_kafka_resp_err_t err =
+      rd_kafka_committed(consumer->get(), list, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  int64_t offset = list->elems[0].offset;
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::UnknownError(absl::StrCat("committed: ", rd_kafka_err2str(err)));
+  return offset < 0 ? 0 : offset;
 }
 
 std::string UniqueTopic(const std::string& stem) {

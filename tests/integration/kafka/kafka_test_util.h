@@ -57,9 +57,11 @@ inline constexpr char kTestConsumerGroup[] = "caselink-test-reader";
 // Reads partitions [0, partitions) of `topic` from the beginning until `expected` records
 // arrived or `timeout` passed (then returns what it has); an error the broker sends (e.g.
 // authorization) is returned as a status.
+// `group` is the consumer group id (nothing is committed under it).
 absl::StatusOr<std::vector<ConsumedRecord>> ConsumeFromBeginning(const KafkaClientOptions& client,
                                                                  const std::string& topic, int partitions,
-                                                                 size_t expected, absl::Duration timeout);
+                                                                 size_t expected, absl::Duration timeout,
+                                                                 const std::string& group = kTestConsumerGroup);
 
 // Lets `principal` (e.g. "User:510100.psb") perform `operations` ("WRITE", "READ", "DESCRIBE")
 // on `topic` and read as kTestConsumerGroup, through a client that may create ACLs (the
@@ -67,6 +69,17 @@ absl::StatusOr<std::vector<ConsumedRecord>> ConsumeFromBeginning(const KafkaClie
 absl::Status AllowOnTopic(const KafkaClientOptions& admin_client, const std::string& topic,
                           const std::string& principal, const std::vector<std::string>& operations,
                           absl::Duration timeout);
+
+// Reads `topic` as a member of `group` (subscribe, from the earliest offset, nothing
+// committed) until `expected` records arrived or `timeout` passed; authorization errors for
+// the topic or the group come back as a status.
+absl::StatusOr<std::vector<ConsumedRecord>> ConsumeAsGroupMember(const KafkaClientOptions& client,
+                                                                 const std::string& topic, const std::string& group,
+                                                                 size_t expected, absl::Duration timeout);
+
+// The offset `group` committed for `topic`[partition] (0 when it committed none).
+absl::StatusOr<int64_t> CommittedOffset(const KafkaClientOptions& client, const std::string& group,
+                                        const std::string& topic, int partition, absl::Duration timeout);
 
 // A name no earlier run used: tests share one broker.
 std::string UniqueTopic(const std::string& stem);

@@ -105,6 +105,37 @@ TEST_F(MockClusterTest, RetriableBrokerErrorsAreRetriedUntilAcknowledged) {
   EXPECT_TRUE(recorder.statuses()[0].ok()) << recorder.statuses()[0];
 }
 
+// Strict per-case order needs retried batches to keep their place: with idempotence and up
+// to five requests in flight, librdkafka resends a failed batch and those behind it in order.
+TEST_F(MockClusterTest, RetriedBatchesKeepTheOrderOfOneKey) {
+  // Small batches, several in flight; every fourth produce request fails with a retriable error.
+  RdKafkaPublisherOptions options = Options();
+  options.linger = absl::Milliseconds(1);
+  options.client.properties = {{"batch.num.messages", "10"}, {"max.in.flight.requests.per.connection", "5"}};
+  std::vector<rd_kafka_resp_err_t> errors;
+  for (int i = 0; i < 40; ++i) {
+    errors.push_back(i % 4 == 3 ? RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION : RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  rd_kafka_mock_push_request_errors_array(cluster_.get(), kProduceApiKey, errors.size(), errors.data());
+  auto publisher = NewPublisher(options);
+  ASSERT_NE(publisher, nullptr);
+  constexpr size_t kCount = 300;
+  DeliveryRecorder recorder;
+  for (size_t i = 0; i < kCount; ++i) {
+    ASSERT_TRUE(publisher->Publish(Record("510100-EPB-2026-0009", absl::StrCat(i)), recorder.Callback(i)).ok());
+  }
+  EXPECT_EQ(publisher->Flush(absl::Seconds(60)), 0u) << log_.Text();
+  for (const absl::Status& s : recorder.statuses()) ASSERT_TRUE(s.ok()) << s;
+
+  KafkaClientOptions reader;
+  reader.bootstrap_servers = cluster_.bootstraps();
+  reader.log = log_.Sink();
+  auto records = testing::ConsumeFromBeginning(reader, kTopic, 2, kCount, absl::Seconds(60));
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), kCount) << "duplicates or losses after retries";
+  for (size_t i = 0; i < kCount; ++i) EXPECT_EQ((*records)[i].value, absl::StrCat(i)) << "position " << i;
+}
+
 TEST_F(MockClusterTest, BrokerRefusalIsAFailedDelivery) {
   rd_kafka_mock_push_request_errors(cluster_.get(), kProduceApiKey, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
   auto publisher = NewPublisher(Options());
