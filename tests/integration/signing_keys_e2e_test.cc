@@ -493,6 +493,23 @@ TEST_F(SigningKeysTest, AcknowledgedDeliveryAndRetrievedDocumentAreSignedEvidenc
   }
   EXPECT_EQ(kinds, (std::set<v1::Evidence::Kind>{v1::Evidence::DELIVERY_ACKNOWLEDGED, v1::Evidence::DOCUMENT_RETRIEVED}));
 
+  // The sender lists what the gateway signed about its case and saves each piece.
+  std::filesystem::create_directories(dir_ + "/proof");
+  auto [list_status, list_out] = RunCommand(absl::StrCat(CASELINKCTL_BINARY, " --pki ", Pki(), " --agency 510100.epb --gateway ",
+                                                         gateway_.target(), " audit evidence K-1 --out-dir ", dir_, "/proof"));
+  EXPECT_EQ(list_status, 0) << list_out;
+  EXPECT_NE(list_out.find("ACCEPTED"), std::string::npos) << list_out;
+  EXPECT_NE(list_out.find("DELIVERY_ACKNOWLEDGED  510100.psb acknowledged envelope"), std::string::npos) << list_out;
+  EXPECT_NE(list_out.find("DOCUMENT_RETRIEVED  510100.psb retrieved document"), std::string::npos) << list_out;
+  int saved = 0;
+  for (const auto& file : std::filesystem::directory_iterator(dir_ + "/proof")) {
+    auto [status, out] = RunCommand(absl::StrCat(CASELINKCTL_BINARY, " verify ", file.path().string(), " --ca ", Pki(),
+                                                 "/ca/ca.crt --gateway-cert ", Pki(), "/gateway/signing.crt"));
+    EXPECT_EQ(status, 0) << file.path() << ": " << out;
+    ++saved;
+  }
+  EXPECT_EQ(saved, 3);  // the transfer's receipt and two pieces of evidence
+
   // Offline, with the gateway certificate and the CA only.
   for (const auto& signed_evidence : evidence) {
     std::string json;
