@@ -135,7 +135,7 @@ grpc::ServerUnaryReactor* AuditServiceImpl::GetTreeHead(grpc::CallbackServerCont
     return reactor;
   }
   if (request->tree_size() == 0) {
-    auto sth = SignCurrentTreeHead(ctx_.store, hasher_, signer_, clock_.Now());
+    auto sth = SignCurrentTreeHead(ctx_.store, hasher_, *keys_.Current()->signer, clock_.Now());
     if (!sth.ok()) {
       reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("signing the tree head: ", sth.status().message()))));
       return reactor;
@@ -238,8 +238,11 @@ grpc::ServerUnaryReactor* AuditServiceImpl::ExportCase(grpc::CallbackServerConte
     Refuse(ctx_, reactor, caller, "AuditService/ExportCase", request->case_id(), st);
     return reactor;
   }
-  auto bundle = BuildCaseBundle(ctx_.store, ctx_.registry, hasher_, signer_, ctx_.gateway_certificate_pem,
-                                request->case_id(), clock_.Now());
+  const auto key = keys_.Current();
+  std::map<std::string, std::string> previous;
+  for (const GatewayKeyInfo& k : keys_.Published()) previous[k.key_id] = k.certificate_pem;
+  auto bundle = BuildCaseBundle(ctx_.store, ctx_.registry, hasher_, *key->signer, key->certificate_pem,
+                                request->case_id(), clock_.Now(), previous);
   if (!bundle.ok()) {
     reactor->Finish(ToGrpcStatus(bundle.status()));
     return reactor;

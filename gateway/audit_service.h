@@ -4,6 +4,7 @@
 
 #include "adapters/clock/clock.h"
 #include "caselink/v1/services.grpc.pb.h"
+#include "gateway/gateway_keyring.h"
 #include "gateway/services.h"
 #include "security/merkle/node_cache.h"
 #include "security/merkle/tree_hasher.h"
@@ -13,9 +14,10 @@ namespace caselink {
 
 class AuditServiceImpl final : public v1::AuditService::CallbackService {
  public:
-  AuditServiceImpl(ServiceContext ctx, PeerIdentifier& peers, const security::Signer& signer, const Clock& clock,
+  // Tree heads and bundles are signed by the keyring's key current at the time.
+  AuditServiceImpl(ServiceContext ctx, PeerIdentifier& peers, const GatewayKeyring& keys, const Clock& clock,
                    const merkle::TreeHasher& hasher)
-      : ctx_(ctx), peers_(peers), signer_(signer), clock_(clock), hasher_(hasher) {}
+      : ctx_(ctx), peers_(peers), keys_(keys), clock_(clock), hasher_(hasher) {}
 
   // Who sees what: an agency, the records of its own actions and of cases it
   // is party to; an agency with the "auditor" role, every record of its
@@ -40,7 +42,7 @@ class AuditServiceImpl final : public v1::AuditService::CallbackService {
  private:
   ServiceContext ctx_;
   PeerIdentifier& peers_;
-  const security::Signer& signer_;
+  const GatewayKeyring& keys_;
   const Clock& clock_;
   const merkle::TreeHasher& hasher_;
   // Upper-level subtree hashes, shared by all proof requests.

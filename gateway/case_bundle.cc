@@ -26,7 +26,8 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
 absl::StatusOr<v1::CaseBundle> BuildCaseBundle(Store& store, const AgencyRegistry& registry,
                                                const merkle::TreeHasher& hasher, const security::Signer& signer,
                                                const std::string& gateway_certificate_pem, const std::string& case_id,
-                                               absl::Time now) {
+                                               absl::Time now,
+                                               const std::map<std::string, std::string>& previous_certificates_pem) {
   v1::CaseBundle bundle;
   bundle.set_case_id(case_id);
   bundle.set_gateway_certificate_pem(gateway_certificate_pem);
@@ -73,6 +74,17 @@ absl::StatusOr<v1::CaseBundle> BuildCaseBundle(Store& store, const AgencyRegistr
       (*bundle.mutable_signing_certificates_pem())[key_id] = key->certificate->Pem();
     }
   }
+  // Receipts and evidence by keys the gateway has since rotated away from.
+  auto add_previous = [&](const v1::Signature& sig) {
+    if (sig.key_id() == signer.key_id()) return;
+    auto it = previous_certificates_pem.find(sig.key_id());
+    if (it != previous_certificates_pem.end()) (*bundle.mutable_previous_gateway_certificates_pem())[it->first] = it->second;
+  };
+  for (const auto& receipt : bundle.receipts()) add_previous(receipt.signature());
+  for (const auto& entry : bundle.audit_entries()) {
+    v1::AuditRecord record;
+    if (record.ParseFromString(entry.record()) && record.has_evidence()) add_previous(record.evidence().signature());
+  }
   // The signature's algorithm and key id are signed with the rest.
   bundle.mutable_gateway_signature()->set_algorithm(ToProtoAlgorithm(signer.algorithm()));
   bundle.mutable_gateway_signature()->set_key_id(signer.key_id());
@@ -91,7 +103,8 @@ absl::Status VerifyCaseBundle(const v1::CaseBundle& bundle, const security::Veri
       !gateway_key.Verify(bundle.gateway_signature().value(), SerializeCanonical(unsigned_bundle)).ok()) {
     return absl::UnauthenticatedError("the bundle's gateway signature does not verify: the bundle was altered");
   }
-  // Every gateway signature inside must be by the key that signed the bundle.
+  // Every gateway signature inside must be by the key that signed the bundle, or by
+  // a previous gateway key whose certificate the bundle carries.
   const std::string& gateway_key_id = bundle.gateway_signature().key_id();
   auto by_gateway = [&](const v1::Signature& s) {
     return s.algorithm() == gateway_algorithm && s.key_id() == gateway_key_id;
@@ -99,9 +112,34 @@ absl::Status VerifyCaseBundle(const v1::CaseBundle& bundle, const security::Veri
   if (!by_gateway(bundle.tree_head().signature())) {
     return absl::UnauthenticatedError("the tree head names another signing key or algorithm than the bundle");
   }
-  for (const auto& r : bundle.receipts()) {
-    if (!by_gateway(r.signature())) return absl::UnauthenticatedError("a receipt names another signing key or algorithm than the bundle");
-  }
+  // Verifies a gateway signature made at `at` over `data`.
+  auto verify_gateway = [&](const v1::Signature& s, const std::string& data, absl::Time at,
+                            absl::string_view what) -> absl::Status {
+    if (by_gateway(s)) {
+      if (gateway_key.Verify(s.value(), data).ok()) return absl::OkStatus();
+      return absl::UnauthenticatedError(absl::StrCat(what, " does not verify with the gateway key"));
+    }
+    auto pem = bundle.previous_gateway_certificates_pem().find(s.key_id());
+    if (pem == bundle.previous_gateway_certificates_pem().end()) {
+      return absl::UnauthenticatedError(absl::StrCat(what, " names gateway key '", s.key_id(),
+                                                     "', which neither signed the bundle nor is among its previous keys"));
+    }
+    auto cert = security::Certificate::FromPem(pem->second);
+    if (!cert.ok()) return cert.status();
+    if (agency_ca != nullptr) {
+      if (auto st = agency_ca->Validate(**cert, at, security::KeyPurpose::kSigning); !st.ok()) {
+        return absl::UnauthenticatedError(absl::StrCat("previous gateway key '", s.key_id(), "' was not valid when it signed ",
+                                                       what, ": ", st.message()));
+      }
+    }
+    auto declared = FromProtoAlgorithm(s.algorithm());
+    if (!declared.ok()) return absl::UnauthenticatedError(absl::StrCat(what, " names an unknown signature algorithm"));
+    auto verifier = security::CreateVerifierFromCertificate(**cert, *declared);
+    if (!verifier.ok() || !(*verifier)->Verify(s.value(), data).ok()) {
+      return absl::UnauthenticatedError(absl::StrCat(what, " does not verify with previous gateway key '", s.key_id(), "'"));
+    }
+    return absl::OkStatus();
+  };
   auto head = VerifyTreeHead(bundle.tree_head(), gateway_key);
   if (!head.ok()) return head.status();
   const merkle::TreeHasher& hasher =
@@ -128,6 +166,17 @@ absl::Status VerifyCaseBundle(const v1::CaseBundle& bundle, const security::Veri
     if (auto st = merkle::VerifyInclusion(hasher, entry.index(), head->tree_size(), leaf, path, head->root_hash()); !st.ok()) {
       return absl::DataLossError(absl::StrCat("audit entry ", entry.index(), " is not in the signed log: ", st.message()));
     }
+    if (record.has_evidence()) {
+      v1::Evidence evidence;
+      if (!evidence.ParseFromString(record.evidence().evidence()) || evidence.case_id() != bundle.case_id()) {
+        return absl::DataLossError(absl::StrCat("the evidence in audit entry ", entry.index(), " does not parse or is about another case"));
+      }
+      if (auto st = verify_gateway(record.evidence().signature(), record.evidence().evidence(), FromProto(evidence.time()),
+                                   absl::StrCat("the evidence in audit entry ", entry.index()));
+          !st.ok()) {
+        return st;
+      }
+    }
     records[entry.index()] = record;
   }
   if (bundle.envelopes_size() != bundle.receipts_size()) {
@@ -141,9 +190,13 @@ absl::Status VerifyCaseBundle(const v1::CaseBundle& bundle, const security::Veri
     }
     v1::SubmissionReceipt receipt;
     const v1::SignedSubmissionReceipt& signed_receipt = bundle.receipts(i);
-    if (!gateway_key.Verify(signed_receipt.signature().value(), signed_receipt.receipt()).ok() ||
-        !receipt.ParseFromString(signed_receipt.receipt())) {
-      return absl::UnauthenticatedError(absl::StrCat("the gateway receipt for envelope ", envelope.envelope_id(), " does not verify"));
+    if (!receipt.ParseFromString(signed_receipt.receipt())) {
+      return absl::DataLossError(absl::StrCat("the gateway receipt for envelope ", envelope.envelope_id(), " does not parse"));
+    }
+    if (auto st = verify_gateway(signed_receipt.signature(), signed_receipt.receipt(), FromProto(receipt.gateway_time()),
+                                 absl::StrCat("the gateway receipt for envelope ", envelope.envelope_id()));
+        !st.ok()) {
+      return st;
     }
     if (receipt.envelope_digest().value() != security::Sha256(signed_envelope.envelope()) ||
         receipt.envelope_id() != envelope.envelope_id()) {

@@ -170,6 +170,9 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   key->set_private_key_file(Resolve(base, key->private_key_file()));
   key->set_certificate_file(Resolve(base, key->certificate_file()));
   config.set_holiday_calendar_file(Resolve(base, config.holiday_calendar_file()));
+  for (auto& previous : *config.mutable_previous_gateway_signing_keys()) {
+    previous.set_certificate_file(Resolve(base, previous.certificate_file()));
+  }
   auto* kafka = config.mutable_kafka();
   kafka->set_ca_file(Resolve(base, kafka->ca_file()));
   kafka->set_client_certificate_file(Resolve(base, kafka->client_certificate_file()));
@@ -179,6 +182,16 @@ absl::StatusOr<v1::GatewayConfig> LoadGatewayConfig(const std::string& path) {
   if (config.max_envelope_bytes() == 0) config.set_max_envelope_bytes(kDefaultMaxEnvelopeBytes);
   if (config.max_document_bytes() == 0) config.set_max_document_bytes(kDefaultMaxDocumentBytes);
   if (config.tree_head_interval_seconds() == 0) config.set_tree_head_interval_seconds(60);
+  if (config.crl_check_interval_ms() == 0) config.set_crl_check_interval_ms(1000);
+  for (const auto& previous : config.previous_gateway_signing_keys()) {
+    if (previous.key_id().empty() || previous.certificate_file().empty()) {
+      return fail("previous_gateway_signing_keys", "needs key_id and certificate_file in every entry");
+    }
+    if (previous.key_id() == config.gateway_signing_key().key_id()) {
+      return fail("previous_gateway_signing_keys",
+                  absl::StrCat("lists '", previous.key_id(), "', the current gateway_signing_key.key_id"));
+    }
+  }
   if (config.store().max_batch() == 0) config.mutable_store()->set_max_batch(256);
   const std::string& sync = config.store().synchronous();
   if (sync.empty()) {
@@ -198,6 +211,7 @@ absl::StatusOr<v1::Registry> LoadRegistryFile(const std::string& path) {
   }
   const fs::path base = fs::absolute(path).parent_path();
   registry.set_signing_ca_file(Resolve(base, registry.signing_ca_file()));
+  for (auto& f : *registry.mutable_signing_crl_files()) f = Resolve(base, f);
   for (auto& agency : *registry.mutable_agencies()) {
     for (auto& f : *agency.mutable_tls_certificate_files()) f = Resolve(base, f);
     for (auto& k : *agency.mutable_signing_keys()) k.set_certificate_file(Resolve(base, k.certificate_file()));

@@ -12,6 +12,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "adapters/bus/rdkafka_publisher.h"
 #include "adapters/bus/topic_admin.h"
 #include "adapters/blob/blob_store.h"
@@ -24,6 +25,7 @@
 #include "gateway/statistics_service.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gateway/delivery_hub.h"
+#include "gateway/gateway_keyring.h"
 #include "gateway/kafka_audit_relay.h"
 #include "gateway/kafka_ingress.h"
 #include "gateway/kafka_relay.h"
@@ -67,7 +69,8 @@ class GatewayServerImpl final : public GatewayServer {
     store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); }).IgnoreError();
     StopTreeHeadTimer();
     // A final signed head covers everything up to the stop record.
-    SignCurrentTreeHead(*store_, ProfileTreeHasher(config_.profile()), *signer_, clock_->Now()).IgnoreError();
+    SignCurrentTreeHead(*store_, ProfileTreeHasher(config_.profile()), *keyring_->Current()->signer, clock_->Now())
+            .IgnoreError();
     StopRelay();
     store_->Shutdown();
   }
@@ -149,38 +152,25 @@ class GatewayServerImpl final : public GatewayServer {
       out = std::move(*text);
       return absl::OkStatus();
     };
-    std::string server_cert, server_key, client_ca, signing_key;
+    std::string server_cert, server_key, client_ca;
     for (auto [path, out] : {std::pair{config.tls().server_certificate_file(), &server_cert},
                              std::pair{config.tls().server_private_key_file(), &server_key},
-                             std::pair{config.tls().client_ca_file(), &client_ca},
-                             std::pair{config.gateway_signing_key().private_key_file(), &signing_key}}) {
+                             std::pair{config.tls().client_ca_file(), &client_ca}}) {
       if (auto st = read(path, *out); !st.ok()) return st;
-    }
-    if (!config.gateway_signing_key().certificate_file().empty()) {
-      if (auto st = read(config.gateway_signing_key().certificate_file(), gateway_cert_pem_); !st.ok()) return st;
     }
     auto registry_proto = LoadRegistryFile(config.registry_file());
     if (!registry_proto.ok()) return registry_proto.status();
-    auto registry = AgencyRegistry::Create(*registry_proto, client_ca, clock_->Now(), config.profile());
+    auto registry = AgencyRegistry::Create(*registry_proto, client_ca, clock_->Now(), config.profile(),
+                                           absl::Milliseconds(config.crl_check_interval_ms()));
     if (!registry.ok()) return registry.status();
     registry_ = std::move(*registry);
     for (const v1::Agency& agency : registry_proto->agencies()) agency_ids_.push_back(agency.id());
     // The gateway signs with whatever key it is given, as long as the profile allows it: SM2 under GM.
-    auto algorithm = security::SignatureAlgorithmOfPrivateKey(signing_key);
-    if (!algorithm.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("gateway_signing_key: ", algorithm.status().message()));
-    }
-    if (!SignatureAllowed(config.profile(), *algorithm)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "gateway_signing_key: ", config.gateway_signing_key().private_key_file(), " is for ",
-          security::SignatureAlgorithmName(*algorithm), ", which the ", ProfileName(config.profile()),
-          " profile does not allow; give the gateway a ", AllowedSignatureNames(config.profile()), " key"));
-    }
-    auto signer = security::CreateSigner(*algorithm, signing_key, config.gateway_signing_key().key_id());
-    if (!signer.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("gateway_signing_key: ", signer.status().message()));
-    }
-    signer_ = std::move(*signer);
+    auto keyring = GatewayKeyring::Create(config);
+    if (!keyring.ok()) return keyring.status();
+    keyring_ = std::move(*keyring);
+    signer_ = keyring_.get();
+    gateway_cert_pem_ = keyring_->Current()->certificate_pem;
 
     SqliteStoreOptions store_options;
     store_options.data_dir = config.data_dir();
@@ -212,10 +202,11 @@ class GatewayServerImpl final : public GatewayServer {
                                                                   config_, calendar_.get(), deadline_engine_.get()});
     peers_ = std::make_unique<PeerIdentifier>(*registry_);
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
+    ctx.gateway_keys = keyring_.get();
     case_service_ = std::make_unique<CaseServiceImpl>(ctx, *peers_);
     delivery_service_ = std::make_unique<DeliveryServiceImpl>(ctx, *peers_);
     document_service_ = std::make_unique<DocumentServiceImpl>(ctx, *peers_);
-    audit_service_ = std::make_unique<AuditServiceImpl>(ctx, *peers_, *signer_, *clock_, ProfileTreeHasher(config_.profile()));
+    audit_service_ = std::make_unique<AuditServiceImpl>(ctx, *peers_, *keyring_, *clock_, ProfileTreeHasher(config_.profile()));
     statistics_service_ = std::make_unique<StatisticsServiceImpl>(ctx, *peers_);
     gateway_service_ = std::make_unique<GatewayServiceImpl>(ctx, *peers_);
 
@@ -251,6 +242,7 @@ class GatewayServerImpl final : public GatewayServer {
     if (auto st = store_->WriteAndWait([&](StoreTransaction& txn) { return pipeline_->RecordEventNow(txn, r); }); !st.ok()) {
       return st;
     }
+    if (auto st = RecordTrustAtStart(); !st.ok()) return st;
     // Deadlines that were running when the gateway stopped (or fell due meanwhile).
     if (auto st = deadline_engine_->LoadRunning(); !st.ok()) return st;
     if (publisher_ != nullptr) {
@@ -262,12 +254,91 @@ class GatewayServerImpl final : public GatewayServer {
         // Signed on a schedule only when the log grew; SignCurrentTreeHead
         // returns the stored head when it has not.
         lock.unlock();
-        SignCurrentTreeHead(*store_, ProfileTreeHasher(config_.profile()), *signer_, clock_->Now()).IgnoreError();
+        SignCurrentTreeHead(*store_, ProfileTreeHasher(config_.profile()), *keyring_->Current()->signer, clock_->Now())
+            .IgnoreError();
         lock.lock();
         timer_cv_.wait_for(lock, absl::ToChronoSeconds(interval), [this] { return timer_stop_; });
       }
     });
     return absl::OkStatus();
+  }
+
+  // Start-up: signing keys that cannot sign (the registry loaded without them) and the
+  // CRLs in force go to the log and the audit trail; later CRL reloads are audited as
+  // they happen.
+  absl::Status RecordTrustAtStart() {
+    std::vector<v1::AuditRecord> records;
+    for (const std::string& warning : registry_->warnings()) {
+      std::fprintf(stderr, "caselink: warning: %s\n", warning.c_str());
+      v1::AuditRecord r;
+      r.set_action("registry.signing_key_unusable");
+      r.set_outcome(v1::AuditRecord::SYSTEM);
+      r.set_reason(warning);
+      records.push_back(std::move(r));
+    }
+    SigningTrust& trust = registry_->signing_trust();
+    if (!trust.initial_load().files.empty()) {
+      records.push_back(CrlAuditRecord(trust.initial_load()));
+    }
+    trust.SetListener([this](const CrlLoadEvent& event) {
+      v1::AuditRecord r = CrlAuditRecord(event);
+      std::fprintf(stderr, "caselink: %s: %s\n", r.action().c_str(), r.reason().c_str());
+      // Queued before the request that noticed the change is decided, so its refusal
+      // follows the reload in the log.
+      pipeline_->RecordEvent(std::move(r), [](absl::Status) {});
+    });
+    if (records.empty()) return absl::OkStatus();
+    return store_->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+      for (const auto& r : records) {
+        if (auto st = pipeline_->RecordEventNow(txn, r); !st.ok()) return st;
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  static v1::AuditRecord CrlAuditRecord(const CrlLoadEvent& event) {
+    v1::AuditRecord r;
+    r.set_outcome(v1::AuditRecord::SYSTEM);
+    if (event.status.ok()) {
+      r.set_action(event.initial ? "crl.load" : "crl.reload");
+      r.set_reason(absl::StrCat("signing CRLs in force: ", DescribeCrls(event.crls)));
+    } else {
+      r.set_action("crl.reload_failed");
+      r.set_status_code(absl::StatusCodeToString(event.status.code()));
+      r.set_reason(absl::StrCat(event.status.message(), "; the CRLs in force before stay in force"));
+    }
+    return r;
+  }
+
+  absl::Status ReloadSigningKeys(const v1::GatewayConfig& config) override {
+    if (store_ == nullptr || stopped_) return absl::FailedPreconditionError("the gateway is not serving");
+    if (config.profile() != config_.profile()) {
+      return absl::InvalidArgumentError("the crypto profile cannot change while serving; restart the gateway");
+    }
+    absl::Status outcome;
+    // On the writer thread: receipts are signed there, so none is half old key, half new.
+    absl::Status st = store_->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+      v1::AuditRecord r;
+      r.set_action("gateway.signing_key_rotation");
+      auto ids = keyring_->Reload(config);
+      if (!ids.ok()) {
+        outcome = ids.status();
+        r.set_outcome(v1::AuditRecord::REFUSED);
+        r.set_status_code(absl::StatusCodeToString(ids.status().code()));
+        r.set_reason(absl::StrCat("signing key reload failed, the key in use stays: ", ids.status().message()));
+      } else {
+        r.set_outcome(v1::AuditRecord::SYSTEM);
+        std::vector<std::string> previous;
+        for (const auto& k : keyring_->Published()) {
+          if (k.key_id != ids->second) previous.push_back(k.key_id);
+        }
+        r.set_reason(absl::StrCat("receipts are now signed with key ", ids->second, " (was ", ids->first,
+                                  "); previous keys published: ", absl::StrJoin(previous, ", ")));
+      }
+      return pipeline_->RecordEventNow(txn, r);
+    });
+    if (!st.ok()) return st;
+    return outcome;
   }
 
   void StopTreeHeadTimer() {
@@ -284,7 +355,8 @@ class GatewayServerImpl final : public GatewayServer {
   std::shared_ptr<const Clock> clock_;
   std::string gateway_cert_pem_;
   std::unique_ptr<AgencyRegistry> registry_;
-  std::unique_ptr<security::Signer> signer_;
+  std::unique_ptr<GatewayKeyring> keyring_;
+  const security::Signer* signer_ = nullptr;  // the keyring, for receipts on the writer thread
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<DeliveryHub> hub_;

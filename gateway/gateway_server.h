@@ -31,6 +31,11 @@ class GatewayServer {
   // returns; for clocks that jump (tests' ManualClock). The deadline engine
   // otherwise wakes by itself at the earliest due time.
   virtual void CheckDeadlines() = 0;
+  // Re-reads the gateway's signing keys from `config` (gateway_signing_key and
+  // previous_gateway_signing_keys) while serving: new receipts are signed with the
+  // new key, the old one is published as previous; audited with both key ids. On
+  // error the key in use stays and the error says why.
+  virtual absl::Status ReloadSigningKeys(const v1::GatewayConfig& config) = 0;
 };
 
 }  // namespace caselink

@@ -15,7 +15,9 @@ constexpr char kUsage[] =
     "usage: caselink-gateway --config FILE [--listen HOST:PORT] [--data-dir DIR] [--ready-file FILE]\n"
     "\n"
     "Serves the CaseLink gRPC API (mTLS) described by FILE (YAML or JSON, schema\n"
-    "caselink.v1.GatewayConfig). Stops gracefully on SIGINT or SIGTERM.\n"
+    "caselink.v1.GatewayConfig). Stops gracefully on SIGINT or SIGTERM. On SIGHUP it\n"
+    "re-reads FILE and switches to its gateway_signing_key (receipts are signed with\n"
+    "the new key from then on; the old one is published as a previous key).\n"
     "\n"
     "  --config FILE      gateway configuration\n"
     "  --listen HOST:PORT override listen_address (port 0 picks a free port)\n"
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto config = caselink::LoadGatewayConfig(config_path);
@@ -90,7 +93,19 @@ int main(int argc, char** argv) {
     std::rename(tmp.c_str(), ready_file.c_str());
   }
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP) break;
+    // The operator's rotation path: only the signing keys change; the rest of the
+    // config needs a restart.
+    auto reloaded = caselink::LoadGatewayConfig(config_path);
+    absl::Status st = reloaded.ok() ? (*server)->ReloadSigningKeys(*reloaded) : reloaded.status();
+    if (st.ok()) {
+      Log("info", absl::StrCat("SIGHUP: receipts are now signed with gateway key ", reloaded->gateway_signing_key().key_id()));
+    } else {
+      Log("error", absl::StrCat("SIGHUP: signing keys not reloaded, the key in use stays: ", st.ToString()));
+    }
+  }
   Log("info", absl::StrCat("signal ", sig, " received; shutting down"));
   (*server)->Shutdown();
   Log("info", "stopped");

@@ -2,7 +2,9 @@
 // the request path only does map lookups and signature checks.
 #include "gateway/registry.h"
 
+#include <algorithm>
 #include <regex>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
@@ -24,7 +26,8 @@ absl::string_view AgencyKindName(v1::AgencyKind kind) {
 absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1::Registry& registry,
                                                                        const std::string& tls_ca_pem,
                                                                        absl::Time now,
-                                                                       v1::CryptoProfile profile) {
+                                                                       v1::CryptoProfile profile,
+                                                                       absl::Duration crl_check_interval) {
   std::unique_ptr<AgencyRegistry> r(new AgencyRegistry());
   r->version_ = registry.version();
   if (registry.signing_ca_file().empty()) {
@@ -32,9 +35,12 @@ absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1:
   }
   auto signing_ca = ReadFileToString(registry.signing_ca_file());
   if (!signing_ca.ok()) return signing_ca.status();
-  auto signing_validator = security::ChainValidator::Create(*signing_ca);
-  if (!signing_validator.ok()) return signing_validator.status();
-  r->signing_validator_ = std::move(*signing_validator);
+  auto trust = SigningTrust::Create(*signing_ca,
+                                    std::vector<std::string>(registry.signing_crl_files().begin(),
+                                                             registry.signing_crl_files().end()),
+                                    crl_check_interval);
+  if (!trust.ok()) return trust.status();
+  r->signing_trust_ = std::move(*trust);
   auto tls_validator = security::ChainValidator::Create(tls_ca_pem);
   if (!tls_validator.ok()) return tls_validator.status();
 
@@ -69,8 +75,32 @@ absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1:
       if (!pem.ok()) return fail(std::string(pem.status().message()));
       auto cert = security::Certificate::FromPem(*pem);
       if (!cert.ok()) return fail(absl::StrCat(key.certificate_file(), ": ", cert.status().message()));
-      if (auto s = r->signing_validator_->Validate(**cert, now, security::KeyPurpose::kSigning); !s.ok()) {
-        return fail(absl::StrCat("signing key ", key.key_id(), ": ", s.message()));
+      if (std::any_of(entry->signing_keys.begin(), entry->signing_keys.end(),
+                      [&](const auto& k) { return k->key_id == key.key_id(); })) {
+        return fail(absl::StrCat("signing key id '", key.key_id(), "' is listed twice for this agency"));
+      }
+      auto sk = std::make_unique<SigningKey>();
+      for (auto [text, field, out] : {std::tuple{&key.not_before(), "not_before", &sk->not_before},
+                                      std::tuple{&key.retired_at(), "retired_at", &sk->retired_at}}) {
+        if (text->empty()) continue;
+        std::string err;
+        if (!absl::ParseTime(absl::RFC3339_full, *text, out, &err)) {
+          return fail(absl::StrCat("signing key ", key.key_id(), ": ", field, " '", *text,
+                                   "' is not an RFC 3339 time (e.g. 2026-03-01T00:00:00+08:00): ", err));
+        }
+      }
+      if (sk->retired_at <= sk->not_before) {
+        return fail(absl::StrCat("signing key ", key.key_id(), ": retired_at is not after not_before"));
+      }
+      // One unusable key must not take the gateway down: requests signed with it
+      // are refused one by one with the reason, and the start-up log says so.
+      if (auto s = r->signing_trust_->Validate(**cert, now); !s.ok()) {
+        r->warnings_.push_back(absl::StrCat("agency '", agency.id(), "' signing key ", key.key_id(), " (",
+                                            key.certificate_file(), ") is not valid now; envelopes signed with it are refused: ",
+                                            s.message()));
+      } else if (now >= sk->retired_at) {
+        r->warnings_.push_back(absl::StrCat("agency '", agency.id(), "' signing key ", key.key_id(), " was retired at ",
+                                            key.retired_at(), "; kept only to verify what it signed before"));
       }
       // Built from the key's own type, so Ed25519 and SM2 keys verify as well as P-256 ones.
       auto verifier = security::CreateVerifierFromCertificate(**cert);
@@ -82,7 +112,6 @@ absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1:
                                  " profile does not allow; issue the agency a ", AllowedSignatureNames(profile),
                                  " signing certificate"));
       }
-      auto sk = std::make_unique<SigningKey>();
       sk->algorithm = algorithm;
       sk->key_id = key.key_id();
       sk->certificate = std::move(*cert);
@@ -120,8 +149,17 @@ const AgencyEntry* AgencyRegistry::FindInRegion(absl::string_view region, v1::Ag
   return nullptr;
 }
 
+const AgencyEntry* AgencyRegistry::FindSigningKeyOwner(absl::string_view key_id) const {
+  for (const auto& [id, entry] : by_id_) {
+    for (const auto& key : entry->signing_keys) {
+      if (key->key_id == key_id) return entry.get();
+    }
+  }
+  return nullptr;
+}
+
 absl::Status AgencyRegistry::ValidateSigningCertificate(const security::Certificate& cert, absl::Time at) const {
-  return signing_validator_->Validate(cert, at, security::KeyPurpose::kSigning);
+  return signing_trust_->Validate(cert, at);
 }
 
 }  // namespace caselink

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "caselink/v1/config.pb.h"
+#include "gateway/signing_trust.h"
 #include "security/certificate.h"
 #include "security/signature.h"
 
@@ -23,6 +24,10 @@ struct SigningKey {
   std::unique_ptr<security::Verifier> verifier;
   // What the certificate's key signs with; a signature must declare exactly this.
   security::SignatureAlgorithm algorithm = security::SignatureAlgorithm::kEcdsaP256Sha256;
+  // When the registry lets the key sign (AgencySigningKey.not_before / retired_at),
+  // besides its certificate's validity.
+  absl::Time not_before = absl::InfinitePast();
+  absl::Time retired_at = absl::InfiniteFuture();
 };
 
 struct AgencyEntry {
@@ -32,14 +37,17 @@ struct AgencyEntry {
 
 class AgencyRegistry {
  public:
-  // Loads every certificate named by the registry and validates it against
-  // `tls_ca_pem` (TLS certificates) or the registry's signing CA (signing
-  // certificates) at `now`. Any inconsistency is an error naming the agency,
+  // Loads every certificate named by the registry and validates TLS certificates
+  // against `tls_ca_pem` at `now`. Any inconsistency is an error naming the agency,
   // as is a signing key whose algorithm `profile` does not allow (an ECDSA key
-  // under GM, an SM2 key under INTL).
+  // under GM, an SM2 key under INTL) or a malformed validity period. A signing
+  // certificate that is not valid at `now` (expired, not yet valid, revoked,
+  // another CA, no digitalSignature) does not stop the load: each request signed
+  // with it is refused, and warnings() says so for the start-up log.
   static absl::StatusOr<std::unique_ptr<AgencyRegistry>> Create(const v1::Registry& registry,
                                                                 const std::string& tls_ca_pem, absl::Time now,
-                                                                v1::CryptoProfile profile = v1::INTL);
+                                                                v1::CryptoProfile profile = v1::INTL,
+                                                                absl::Duration crl_check_interval = absl::Seconds(1));
 
   const AgencyEntry* Find(absl::string_view agency_id) const;
   // The agency a TLS client certificate (SHA-256 fingerprint, hex) belongs to.
@@ -48,14 +56,22 @@ class AgencyRegistry {
   const SigningKey* FindSigningKey(absl::string_view agency_id, absl::string_view key_id) const;
   // The agency of `kind` in `region` (same level), or null.
   const AgencyEntry* FindInRegion(absl::string_view region, v1::AgencyKind kind) const;
-  // Validates a signing certificate at `at` (expiry, chain, key usage).
+  // The agency that has a signing key of this id, or null (to say whose key it is).
+  const AgencyEntry* FindSigningKeyOwner(absl::string_view key_id) const;
+  // Validates a signing certificate at `at` (expiry, chain, key usage, the CRLs in
+  // force); cached per certificate, see SigningTrust.
   absl::Status ValidateSigningCertificate(const security::Certificate& cert, absl::Time at) const;
+  // The signing CA and its CRLs (reloaded when the files change).
+  SigningTrust& signing_trust() const { return *signing_trust_; }
+  // Signing keys that are unusable at load time, one line each, for the start-up log.
+  const std::vector<std::string>& warnings() const { return warnings_; }
   uint32_t version() const { return version_; }
 
  private:
   AgencyRegistry() = default;
   uint32_t version_ = 0;
-  std::unique_ptr<security::ChainValidator> signing_validator_;
+  std::unique_ptr<SigningTrust> signing_trust_;
+  std::vector<std::string> warnings_;
   std::unordered_map<std::string, std::unique_ptr<AgencyEntry>> by_id_;
   std::unordered_map<std::string, const AgencyEntry*> by_tls_fingerprint_;
 };

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/audit_log.h"
 #include "gateway/crypto_profile.h"
+#include "gateway/evidence.h"
+#include "gateway/gateway_keyring.h"
 #include "gateway/lifecycle.h"
 #include "security/certificate.h"
 #include "security/digest.h"
@@ -472,7 +474,9 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* DocumentServiceImpl::Download(grpc:
   r.set_case_id(request->case_id());
   r.set_outcome(v1::AuditRecord::ACCEPTED);
   r.set_reason(absl::StrCat("document sha256 ", hex));
-  ctx_.pipeline.RecordEvent(std::move(r), [](absl::Status) {});
+  ctx_.pipeline.RecordEventWithEvidence(
+      std::move(r), DownloadEvidence(caller.agency_id(), caller.certificate_sha256, request->case_id(), request->digest().value()),
+      [](absl::Status) {});
   return new DownloadReactor(std::move(reader));
 }
 
@@ -488,11 +492,15 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::GetGatewayInfo(grpc::CallbackServe
   }
   response->set_version(CASELINK_VERSION);
   response->set_profile(ctx_.config.profile());
-  auto* key = response->add_keys();
-  key->set_key_id(ctx_.config.gateway_signing_key().key_id());
-  key->set_algorithm(ToProtoAlgorithm(ctx_.gateway_signature_algorithm));
-  key->set_certificate_pem(ctx_.gateway_certificate_pem);
-  key->set_current(true);
+  if (ctx_.gateway_keys != nullptr) {
+    AddGatewayKeys(*ctx_.gateway_keys, *response);
+  } else {
+    auto* key = response->add_keys();
+    key->set_key_id(ctx_.config.gateway_signing_key().key_id());
+    key->set_algorithm(ToProtoAlgorithm(ctx_.gateway_signature_algorithm));
+    key->set_certificate_pem(ctx_.gateway_certificate_pem);
+    key->set_current(true);
+  }
   response->set_caller_agency(caller.agency_id());
   if (!ctx_.config.kafka().bootstrap_servers().empty()) {
     response->set_bus_enabled(true);

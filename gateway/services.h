@@ -12,6 +12,8 @@
 
 namespace caselink {
 
+class GatewayKeyring;
+
 struct ServiceContext {
   SubmissionPipeline& pipeline;
   Store& store;
@@ -22,6 +24,9 @@ struct ServiceContext {
   const std::string& gateway_certificate_pem;
   // What the gateway signs receipts and tree heads with (by its key's type).
   security::SignatureAlgorithm gateway_signature_algorithm = security::SignatureAlgorithm::kEcdsaP256Sha256;
+  // The gateway's current and previous keys (rotation); when set, GetGatewayInfo
+  // publishes these instead of the two fields above.
+  const GatewayKeyring* gateway_keys = nullptr;
 };
 
 // Maps the mTLS peer certificate to a registered agency.

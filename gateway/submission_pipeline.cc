@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/audit_log.h"
+#include "gateway/evidence.h"
 #include "gateway/lifecycle.h"
+#include "gateway/signing_key_checks.h"
 #include "security/digest.h"
 #include "security/signer_factory.h"
 
@@ -130,10 +132,7 @@ absl::Status SubmissionPipeline::Precheck(Submission& s) const {
                                                    AllowedSignatureNames(profile)));
   }
   const SigningKey* key = deps_.registry.FindSigningKey(e.sender_agency(), sig.key_id());
-  if (key == nullptr) {
-    return absl::UnauthenticatedError(absl::StrCat("key id '", sig.key_id(), "' is not a registered signing key of agency '",
-                                                   e.sender_agency(), "'"));
-  }
+  if (key == nullptr) return UnregisteredKeyRefusal(deps_.registry, e.sender_agency(), sig.key_id());
   // Checked under the key's own algorithm only: a signature is never verified
   // under an algorithm other than the one its sender declared.
   if (key->algorithm != *declared) {
@@ -143,9 +142,7 @@ absl::Status SubmissionPipeline::Precheck(Submission& s) const {
                                                    " key; declare the algorithm of the key that signed"));
   }
   const absl::Time now = deps_.clock.Now();
-  if (auto st = deps_.registry.ValidateSigningCertificate(*key->certificate, now); !st.ok()) {
-    return absl::UnauthenticatedError(absl::StrCat("signing certificate of key '", sig.key_id(), "' is not valid now: ", st.message()));
-  }
+  if (auto st = CheckSigningKeyAt(deps_.registry, e.sender_agency(), *key, now); !st.ok()) return st;
   if (auto st = key->verifier->Verify(sig.value(), bytes); !st.ok()) {
     return absl::UnauthenticatedError(absl::StrCat("signature over envelope '", e.envelope_id(), "' does not verify with key '",
                                                    sig.key_id(), "' of agency '", e.sender_agency(),
@@ -735,14 +732,18 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
 void SubmissionPipeline::Acknowledge(const Caller& caller, uint64_t through_sequence,
                                      std::function<void(absl::StatusOr<uint64_t>)> done) {
   const std::string agency = caller.agency_id();
+  // Each delivery this covers gets a signed evidence record (gateway/evidence.cc).
+  auto covered = PendingDeliveriesThrough(deps_.store, agency, through_sequence);
+  if (!covered.ok()) return done(StoreFailure(covered.status()));
   deps_.store.Write(
-      [this, caller, agency, through_sequence](StoreTransaction& txn) -> absl::Status {
+      [this, caller, agency, through_sequence, covered = std::move(*covered)](StoreTransaction& txn) -> absl::Status {
         auto count = txn.AcknowledgeDeliveries(agency, through_sequence);
         if (!count.ok()) return count.status();
         v1::AuditRecord r = BaseRecord(caller, "Acknowledge", "");
         r.set_outcome(v1::AuditRecord::ACKNOWLEDGED);
         r.set_reason(absl::StrCat("deliveries through sequence ", through_sequence, " (", *count, " newly acknowledged)"));
-        return AppendAuditRecord(txn, std::move(r), deps_.clock.Now(), AuditHasher()).status();
+        if (auto st = AppendAuditRecord(txn, std::move(r), deps_.clock.Now(), AuditHasher()); !st.ok()) return st.status();
+        return AppendAcknowledgementEvidence(txn, caller, covered);
       },
       [done = std::move(done), through_sequence](absl::Status st) {
         if (!st.ok()) return done(StoreFailure(st));

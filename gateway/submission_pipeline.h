@@ -74,6 +74,16 @@ class SubmissionPipeline {
   // the clock's time inside running store work; returns its index.
   absl::StatusOr<uint64_t> AppendAudit(StoreTransaction& txn, v1::AuditRecord record) const;
 
+  // Evidence (gateway/evidence.cc): `record` carrying `evidence` signed by the
+  // gateway, with the record's time, appended in one write; audited events of
+  // acknowledged deliveries and served downloads.
+  absl::StatusOr<uint64_t> AppendAuditWithEvidence(StoreTransaction& txn, v1::AuditRecord record,
+                                                   v1::Evidence evidence) const;
+  void RecordEventWithEvidence(v1::AuditRecord record, v1::Evidence evidence, std::function<void(absl::Status)> done);
+  // One ACKNOWLEDGED record with DELIVERY_ACKNOWLEDGED evidence per delivery.
+  absl::Status AppendAcknowledgementEvidence(StoreTransaction& txn, const Caller& caller,
+                                             const std::vector<v1::Delivery>& deliveries) const;
+
  private:
   struct Submission;
   absl::Status Precheck(Submission& s) const;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <openssl/asn1.h>
+#include <openssl/bn.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -23,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "security/digest.h"
 #include "security/ecdsa_p256.h"
@@ -518,6 +520,38 @@ absl::StatusOr<std::unique_ptr<ChainValidator>> ChainValidator::Create(absl::str
   impl->store = std::move(built->store);
   impl->crls = std::move(state);
   return std::unique_ptr<ChainValidator>(new ChainValidator(std::move(impl)));
+}
+
+absl::StatusOr<std::vector<CrlInfo>> InspectCrls(absl::string_view crls_pem) {
+  absl::StatusOr<std::vector<internal::X509CrlPtr>> crls = ParseCrls(crls_pem);
+  if (!crls.ok()) return crls.status();
+  std::vector<CrlInfo> out;
+  for (const internal::X509CrlPtr& crl : *crls) {
+    CrlInfo info;
+    info.issuer = NameOf(X509_CRL_get_issuer(crl.get()), "unknown issuer");
+    info.this_update = ToAbslTime(X509_CRL_get0_lastUpdate(crl.get()), absl::InfinitePast());
+    const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+    info.next_update = next == nullptr ? absl::InfiniteFuture() : ToAbslTime(next, absl::InfinitePast());
+    const STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
+    info.revoked_count = revoked == nullptr ? 0 : static_cast<size_t>(sk_X509_REVOKED_num(revoked));
+    int critical = 0;
+    std::unique_ptr<ASN1_INTEGER, decltype(&ASN1_INTEGER_free)> number(
+        static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, &critical, nullptr)),
+        ASN1_INTEGER_free);
+    if (number != nullptr) {
+      std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(ASN1_INTEGER_to_BN(number.get(), nullptr), BN_free);
+      if (bn != nullptr) {
+        char* hex = BN_bn2hex(bn.get());
+        if (hex != nullptr) {
+          info.number = absl::AsciiStrToLower(hex);
+          OPENSSL_free(hex);
+        }
+      }
+    }
+    out.push_back(std::move(info));
+  }
+  ERR_clear_error();
+  return out;
 }
 
 absl::Status ChainValidator::Validate(const Certificate& leaf, absl::Time at, KeyPurpose purpose) const {

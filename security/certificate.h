@@ -50,6 +50,19 @@ class Certificate {
   std::string der_;
 };
 
+// What a CRL says about itself: enough to log and audit which CRL is in force.
+struct CrlInfo {
+  std::string issuer;     // distinguished name
+  std::string number;     // cRLNumber extension as lowercase hex; empty when absent
+  absl::Time this_update;
+  absl::Time next_update;  // InfiniteFuture when absent
+  size_t revoked_count = 0;
+};
+
+// Parses every CRL of a PEM bundle without checking signatures (ChainValidator::Create
+// does that); INVALID_ARGUMENT when a CRL is malformed or there is none.
+absl::StatusOr<std::vector<CrlInfo>> InspectCrls(absl::string_view crls_pem);
+
 enum class KeyPurpose {
   kAny,
   kTlsClient,  // extendedKeyUsage clientAuth

@@ -45,6 +45,8 @@ class GatewayProcess {
     return -1;
   }
 
+  pid_t pid() const { return pid_; }
+
   void Kill() {
     if (pid_ <= 0) return;
     kill(pid_, SIGKILL);

@@ -52,6 +52,7 @@ class TestGateway {
   const std::string& pki_dir() const { return pki_dir_; }
   const v1::GatewayConfig& config() const { return config_; }
   Store& store() { return server_->store(); }
+  GatewayServer& server() { return *server_; }
   std::unique_ptr<AgencyClient> Client(const std::string& agency_id);
 
   // The gateway's time (the ManualClock when one was given).

@@ -28,6 +28,9 @@ constexpr char kUsage[] =
     "  consistency --first A --second B           prove the log at size B extends the log at size A\n"
     "  query [--case ID] [--agency ID] [--action A] [--outcome O] [--page-size N] [--json]\n"
     "  bundle CASE_ID --out FILE                  export a case's evidence bundle\n"
+    "  evidence CASE_ID [--out-dir DIR]           what the gateway signed about the case: receipts\n"
+    "                                             (accepted), acknowledged deliveries, retrieved\n"
+    "                                             documents; DIR gets one file each for 'verify'\n"
     "Offline:\n"
     "  export --data-dir DIR --out FILE           export the log of a gateway's data directory\n"
     "  verify (--log FILE | --data-dir DIR) --gateway-cert PEM [--tree-head FILE]\n"
@@ -160,6 +163,53 @@ int Bundle(const Flags& global, const Flags& flags) {
   return 0;
 }
 
+// The case's proof of handling, from its bundle: each acceptance (receipt) and each
+// piece of evidence, with time and signer; optionally one file each for `caselinkctl verify`.
+int Evidence(const Flags& global, const Flags& flags) {
+  if (flags.positional.size() != 2) return std::cerr << kUsage, 2;
+  auto client = cli::Connect(global);
+  if (!client.ok()) return Fail(client.status());
+  auto audit = v1::AuditService::NewStub((*client)->channel());
+  grpc::ClientContext ctx;
+  v1::ExportCaseRequest req;
+  req.set_case_id(flags.positional[1]);
+  v1::CaseBundle bundle;
+  if (auto st = audit->ExportCase(&ctx, req, &bundle); !st.ok()) return Fail(FromGrpcStatus(st));
+  const std::string dir = flags.Get("out-dir");
+  auto save = [&](const std::string& name, const std::string& bytes) -> absl::Status {
+    if (dir.empty()) return absl::OkStatus();
+    return cli::WriteFile(absl::StrCat(dir, "/", name), bytes);
+  };
+  for (const auto& signed_receipt : bundle.receipts()) {
+    v1::SubmissionReceipt r;
+    if (!r.ParseFromString(signed_receipt.receipt())) return Fail(absl::DataLossError("a receipt does not parse"));
+    std::cout << cli::FormatTime(r.gateway_time()) << "  ACCEPTED               envelope " << r.envelope_id() << " from "
+              << r.sender_agency() << " -> " << v1::CaseState_Name(r.resulting_state()) << "  (gateway key "
+              << signed_receipt.signature().key_id() << ")\n";
+    if (auto st = save(absl::StrCat("receipt-", r.audit_index(), ".pb"), signed_receipt.SerializeAsString()); !st.ok()) {
+      return Fail(st);
+    }
+  }
+  for (const auto& entry : bundle.audit_entries()) {
+    v1::AuditRecord record;
+    v1::Evidence e;
+    if (!record.ParseFromString(entry.record()) || !record.has_evidence()) continue;
+    if (!e.ParseFromString(record.evidence().evidence())) return Fail(absl::DataLossError("an evidence record does not parse"));
+    std::cout << cli::FormatTime(e.time()) << "  " << v1::Evidence::Kind_Name(e.kind()) << "  ";
+    if (e.kind() == v1::Evidence::DELIVERY_ACKNOWLEDGED) {
+      std::cout << e.agency() << " acknowledged envelope " << e.envelope_id() << " from " << e.sender_agency();
+    } else {
+      std::cout << e.agency() << " retrieved document sha256 " << security::HexEncode(e.document_digest().value());
+    }
+    std::cout << "  (gateway key " << record.evidence().signature().key_id() << ", audit #" << entry.index() << ")\n";
+    if (auto st = save(absl::StrCat("evidence-", entry.index(), ".pb"), record.evidence().SerializeAsString()); !st.ok()) {
+      return Fail(st);
+    }
+  }
+  if (!dir.empty()) std::cout << "written to " << dir << "; check each with 'caselinkctl verify FILE --ca ... --gateway-cert ...'\n";
+  return 0;
+}
+
 int Export(const Flags& flags) {
   if (!flags.Has("data-dir") || !flags.Has("out")) return std::cerr << kUsage, 2;
   auto exported = ExportFromDataDir(flags.Get("data-dir"));
@@ -235,6 +285,7 @@ int AuditCommand(const Flags& global, const std::vector<std::string>& args) {
   if (sub == "consistency") return Consistency(global, *flags);
   if (sub == "query") return Query(global, *flags);
   if (sub == "bundle") return Bundle(global, *flags);
+  if (sub == "evidence") return Evidence(global, *flags);
   if (sub == "export") return Export(*flags);
   if (sub == "verify") return Verify(*flags);
   if (sub == "verify-bundle") return VerifyBundle(*flags);

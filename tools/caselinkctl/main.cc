@@ -22,6 +22,7 @@
 #include "tools/caselinkctl/audit_command.h"
 #include "tools/caselinkctl/cli.h"
 #include "tools/caselinkctl/report_command.h"
+#include "tools/caselinkctl/verify_command.h"
 #include "tools/devpki/dev_pki.h"
 
 namespace caselink {
@@ -46,6 +47,7 @@ constexpr char kMainUsage[] =
     "  audit         tree heads, proofs, queries, log verification and case bundles\n"
     "  report        statistics of a region and period (table, CSV or JSON)\n"
     "  procedure     the procedure table as Markdown\n"
+    "  verify        check a signed envelope, receipt or evidence record offline\n"
     "\n"
     "Global flags (or environment variables):\n"
     "  --pki DIR          PKI folder made by 'pki init'        (CASELINK_PKI)\n"
@@ -346,6 +348,7 @@ int main(int argc, char** argv) {
   if (command == "audit") return AuditCommand(global, rest);
   if (command == "report") return ReportCommand(global, rest);
   if (command == "procedure") return ProcedureCommand(rest);
+  if (command == "verify") return VerifyCommand(rest);
   std::cerr << "unknown command '" << command << "'\n" << kMainUsage;
   return 2;
 }
