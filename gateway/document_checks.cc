@@ -85,6 +85,8 @@ absl::Status CheckDocumentDigest(v1::CryptoProfile profile, const v1::Digest& di
 
 absl::StatusOr<std::unique_ptr<BlobReader>> OpenDocument(const BlobStore& blobs, v1::CryptoProfile profile,
                                                          absl::string_view digest_hex) {
+  // Under INTL the digest is the blob's name already (Open checks that it exists).
+  if (DocumentHashAlgorithm(profile) == security::DigestAlgorithm::kSha256) return blobs.Open(digest_hex);
   auto sha = blobs.Resolve(DocumentHashAlgorithm(profile), digest_hex);
   if (!sha.ok()) return sha.status();
   return blobs.Open(*sha);
@@ -101,16 +103,21 @@ absl::Status CheckDocumentRefs(const v1::Envelope& e, const BlobStore& blobs, v1
     }
     const std::string hex = security::HexEncode(doc.digest().value());
     const std::string name = LowerName(doc.digest().algorithm());
-    auto reader = OpenDocument(blobs, profile, hex);
-    if (!reader.ok()) {
-      if (reader.status().code() != absl::StatusCode::kNotFound) {
-        return absl::UnavailableError(absl::StrCat("document '", doc.title(), "': ", reader.status().message()));
+    // Only a stat for a plain document; a confidential one is opened to read its header.
+    absl::StatusOr<std::string> sha = hex;
+    if (DocumentHashAlgorithm(profile) != security::DigestAlgorithm::kSha256) {
+      sha = blobs.Resolve(DocumentHashAlgorithm(profile), hex);
+    }
+    absl::StatusOr<uint64_t> size = sha.ok() ? blobs.Size(*sha) : absl::StatusOr<uint64_t>(sha.status());
+    if (!size.ok()) {
+      if (size.status().code() != absl::StatusCode::kNotFound) {
+        return absl::UnavailableError(absl::StrCat("document '", doc.title(), "': ", size.status().message()));
       }
       return absl::FailedPreconditionError(absl::StrCat("document '", doc.title(), "' (", name, " ", hex,
                                                         ") has not been uploaded; upload it with DocumentService.Upload first"));
     }
-    if ((*reader)->size() != doc.size_bytes()) {
-      return absl::InvalidArgumentError(absl::StrCat("document '", doc.title(), "' is ", (*reader)->size(),
+    if (*size != doc.size_bytes()) {
+      return absl::InvalidArgumentError(absl::StrCat("document '", doc.title(), "' is ", *size,
                                                      " bytes as stored but the envelope says ", doc.size_bytes()));
     }
     if (!doc.confidential()) {
@@ -120,6 +127,8 @@ absl::Status CheckDocumentRefs(const v1::Envelope& e, const BlobStore& blobs, v1
       }
       continue;
     }
+    auto reader = blobs.Open(*sha);
+    if (!reader.ok()) return absl::UnavailableError(absl::StrCat("document '", doc.title(), "': ", reader.status().message()));
     ConfidentialDocument found;
     if (auto st = CheckConfidential(doc, **reader, profile, found); !st.ok()) return st;
     if (confidential != nullptr) confidential->push_back(std::move(found));
