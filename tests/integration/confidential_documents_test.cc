@@ -10,6 +10,7 @@
 #include <functional>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -318,6 +319,27 @@ TEST_P(ConfidentialDocumentsTest, CaselinkctlSubmitConfidentialAndDocumentGetDec
     EXPECT_NE(said.find("size and digest checked"), std::string::npos) << said;
     EXPECT_TRUE(Slurp(out) == secret) << agency;
   }
+
+  // Later actions default to the case's other parties: the PSB's filing notice goes to the
+  // originating EPB and the copied procuratorate, to whom the filing is delivered.
+  auto psb = gateway_.Client("510100.psb");
+  ASSERT_TRUE(gateway_.Submit(*psb, testing::ActionEnvelope("C-CLI", "receipt")).ok());
+  const std::string notice = SecretBytes(1000, 6);
+  Spit(dir + "/notice.bin", notice);
+  auto [filed, filing_receipt] =
+      ctl("510100.psb", absl::StrCat("submit filing --case C-CLI --number N-1 --doc FILING_NOTICE='", dir, "/notice.bin' --confidential"));
+  ASSERT_EQ(filed, 0) << filing_receipt;
+  auto after = pro->GetCase("C-CLI");
+  ASSERT_TRUE(after.ok()) << after.status();
+  const v1::DocumentRef& filing_notice = after->timeline(after->timeline_size() - 1).documents(0);
+  EXPECT_TRUE(filing_notice.confidential());
+  EXPECT_EQ(std::set<std::string>(filing_notice.recipient_key_ids().begin(), filing_notice.recipient_key_ids().end()),
+            (std::set<std::string>{"510100.epb/encryption-1", "510100.pro/encryption-1"}));
+  const std::string out = work_ + "/notice.out";
+  auto [got, said] = ctl("510100.epb", absl::StrCat("document get ", security::HexEncode(filing_notice.digest().value()),
+                                                  " --case C-CLI --decrypt --out '", out, "'"));
+  EXPECT_EQ(got, 0) << said;
+  EXPECT_TRUE(Slurp(out) == notice);
 }
 
 TEST_P(ConfidentialDocumentsTest, RegistryPublishesEncryptionCertificatesAndRefusesUnknownAgencies) {
