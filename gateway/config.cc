@@ -215,6 +215,7 @@ absl::StatusOr<v1::Registry> LoadRegistryFile(const std::string& path) {
   for (auto& agency : *registry.mutable_agencies()) {
     for (auto& f : *agency.mutable_tls_certificate_files()) f = Resolve(base, f);
     for (auto& k : *agency.mutable_signing_keys()) k.set_certificate_file(Resolve(base, k.certificate_file()));
+    for (auto& k : *agency.mutable_encryption_keys()) k.set_certificate_file(Resolve(base, k.certificate_file()));
   }
   return registry;
 }

@@ -50,4 +50,16 @@ std::string ProfileDocumentDigest(v1::CryptoProfile profile, absl::string_view b
   return profile == v1::GM ? security::Sm3(bytes) : security::Sha256(bytes);
 }
 
+security::DigestAlgorithm DocumentHashAlgorithm(v1::CryptoProfile profile) {
+  return profile == v1::GM ? security::DigestAlgorithm::kSm3 : security::DigestAlgorithm::kSha256;
+}
+
+security::DocumentSuite ProfileDocumentSuite(v1::CryptoProfile profile) {
+  return profile == v1::GM ? security::DocumentSuite::kGm : security::DocumentSuite::kIntl;
+}
+
+v1::DocumentEncryptionSuite ToProtoSuite(security::DocumentSuite suite) {
+  return suite == security::DocumentSuite::kGm ? v1::SM4CTR_HMACSM3_SM2 : v1::AES256GCM_ECDH_P256;
+}
+
 }  // namespace caselink

@@ -7,6 +7,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "caselink/v1/common.pb.h"
+#include "security/digest.h"
+#include "security/document_crypto.h"
 #include "security/merkle/tree_hasher.h"
 #include "security/signature.h"
 
@@ -31,5 +33,10 @@ const merkle::TreeHasher& ProfileTreeHasher(v1::CryptoProfile profile);
 v1::DigestAlgorithm DocumentDigestAlgorithm(v1::CryptoProfile profile);
 // The document digest of `bytes` under `profile` (32 bytes, raw).
 std::string ProfileDocumentDigest(v1::CryptoProfile profile, absl::string_view bytes);
+// The same as a security::DigestAlgorithm (for incremental hashing of uploads).
+security::DigestAlgorithm DocumentHashAlgorithm(v1::CryptoProfile profile);
+// How confidential documents are encrypted under `profile`, and that suite on the wire.
+security::DocumentSuite ProfileDocumentSuite(v1::CryptoProfile profile);
+v1::DocumentEncryptionSuite ToProtoSuite(security::DocumentSuite suite);
 
 }  // namespace caselink

@@ -62,14 +62,13 @@ absl::StatusOr<std::vector<v1::Delivery>> PendingDeliveriesThrough(Store& store,
 }
 
 v1::Evidence DownloadEvidence(absl::string_view agency, absl::string_view certificate_sha256,
-                              absl::string_view case_id, absl::string_view sha256_digest) {
+                              absl::string_view case_id, const v1::Digest& document_digest) {
   v1::Evidence e;
   e.set_kind(v1::Evidence::DOCUMENT_RETRIEVED);
   e.set_agency(std::string(agency));
   e.set_agency_certificate_sha256(std::string(certificate_sha256));
   e.set_case_id(std::string(case_id));
-  e.mutable_document_digest()->set_algorithm(v1::SHA256);
-  e.mutable_document_digest()->set_value(std::string(sha256_digest));
+  *e.mutable_document_digest() = document_digest;
   return e;
 }
 

@@ -29,6 +29,6 @@ absl::StatusOr<std::vector<v1::Delivery>> PendingDeliveriesThrough(Store& store,
 
 // DOCUMENT_RETRIEVED evidence (time is set when it is recorded).
 v1::Evidence DownloadEvidence(absl::string_view agency, absl::string_view certificate_sha256,
-                              absl::string_view case_id, absl::string_view sha256_digest);
+                              absl::string_view case_id, const v1::Digest& document_digest);
 
 }  // namespace caselink

@@ -223,6 +223,10 @@ class GatewayServerImpl final : public GatewayServer {
     // Larger than the envelope limit so an oversized envelope reaches the
     // pipeline and is refused with a clear, audited message.
     builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_envelope_bytes()) * 2 + (64 << 10));
+    // A fixed 4 MiB stream window instead of BDP probing: probing let the window, and with it the
+    // data buffered for a document upload, grow with the upload; 4 MiB keeps memory flat.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 4 << 20);
     builder.RegisterService(case_service_.get());
     builder.RegisterService(delivery_service_.get());
     builder.RegisterService(document_service_.get());

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
 #include "gateway/crypto_profile.h"
+#include "security/document_keys.h"
 #include "security/signer_factory.h"
 
 namespace caselink {
@@ -41,6 +42,10 @@ absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1:
                                     crl_check_interval);
   if (!trust.ok()) return trust.status();
   r->signing_trust_ = std::move(*trust);
+  // Encryption certificates come from the same CA; they are checked once, at load.
+  auto encryption_validator = security::ChainValidator::Create(*signing_ca);
+  if (!encryption_validator.ok()) return encryption_validator.status();
+  r->encryption_validator_ = std::move(*encryption_validator);
   auto tls_validator = security::ChainValidator::Create(tls_ca_pem);
   if (!tls_validator.ok()) return tls_validator.status();
 
@@ -118,9 +123,52 @@ absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1:
       sk->verifier = std::move(*verifier);
       entry->signing_keys.push_back(std::move(sk));
     }
+    if (auto st = r->LoadEncryptionKeys(agency, *entry, now, profile); !st.ok()) return fail(std::string(st.message()));
     r->by_id_[agency.id()] = std::move(entry);
   }
   return r;
+}
+
+absl::Status AgencyRegistry::LoadEncryptionKeys(const v1::Agency& agency, AgencyEntry& entry, absl::Time now,
+                                                v1::CryptoProfile profile) {
+  const security::DocumentSuite suite = ProfileDocumentSuite(profile);
+  for (const v1::AgencyEncryptionKey& key : agency.encryption_keys()) {
+    if (key.key_id().empty() || key.key_id().size() > 255) return absl::InvalidArgumentError("an encryption key needs a key_id of 1-255 bytes");
+    if (by_encryption_key_id_.contains(key.key_id())) {
+      return absl::InvalidArgumentError(absl::StrCat("encryption key id '", key.key_id(), "' is listed twice in the registry"));
+    }
+    auto pem = ReadFileToString(key.certificate_file());
+    if (!pem.ok()) return pem.status();
+    auto cert = security::Certificate::FromPem(*pem);
+    if (!cert.ok()) return absl::InvalidArgumentError(absl::StrCat(key.certificate_file(), ": ", cert.status().message()));
+    if (auto st = encryption_validator_->Validate(**cert, now, security::DocumentKeyPurpose(suite)); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("encryption key ", key.key_id(), ": ", st.message()));
+    }
+    // The wrapper is built once here only to prove the key is of the suite's family.
+    if (auto wrapper = security::DocumentKeyWrapper(suite, **cert); !wrapper.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("encryption key ", key.key_id(), " (", key.certificate_file(), ") under the ",
+                                                     ProfileName(profile), " profile: ", wrapper.status().message()));
+    }
+    auto ek = std::make_unique<EncryptionKey>();
+    ek->key_id = key.key_id();
+    ek->certificate_pem = (*cert)->Pem();
+    ek->certificate = std::move(*cert);
+    by_encryption_key_id_[key.key_id()] = &entry;
+    entry.encryption_keys.push_back(std::move(ek));
+  }
+  return absl::OkStatus();
+}
+
+const AgencyEntry* AgencyRegistry::FindEncryptionKeyOwner(absl::string_view key_id) const {
+  auto it = by_encryption_key_id_.find(std::string(key_id));
+  return it == by_encryption_key_id_.end() ? nullptr : it->second;
+}
+
+std::vector<const AgencyEntry*> AgencyRegistry::All() const {
+  std::vector<const AgencyEntry*> all;
+  for (const auto& [id, entry] : by_id_) all.push_back(entry.get());
+  std::sort(all.begin(), all.end(), [](const AgencyEntry* a, const AgencyEntry* b) { return a->agency.id() < b->agency.id(); });
+  return all;
 }
 
 const AgencyEntry* AgencyRegistry::Find(absl::string_view agency_id) const {

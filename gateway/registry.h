@@ -30,15 +30,25 @@ struct SigningKey {
   absl::Time retired_at = absl::InfiniteFuture();
 };
 
+// A certificate senders encrypt confidential documents to.
+struct EncryptionKey {
+  std::string key_id;
+  std::unique_ptr<security::Certificate> certificate;
+  std::string certificate_pem;
+};
+
 struct AgencyEntry {
   v1::Agency agency;
   std::vector<std::unique_ptr<SigningKey>> signing_keys;
+  std::vector<std::unique_ptr<EncryptionKey>> encryption_keys;
 };
 
 class AgencyRegistry {
  public:
   // Loads every certificate named by the registry and validates TLS certificates
-  // against `tls_ca_pem` at `now`. Any inconsistency is an error naming the agency,
+  // against `tls_ca_pem`, and encryption certificates against the registry's
+  // signing CA with the key usage and key family of the profile's document
+  // suite, at `now`. Any inconsistency is an error naming the agency,
   // as is a signing key whose algorithm `profile` does not allow (an ECDSA key
   // under GM, an SM2 key under INTL) or a malformed validity period. A signing
   // certificate that is not valid at `now` (expired, not yet valid, revoked,
@@ -58,6 +68,10 @@ class AgencyRegistry {
   const AgencyEntry* FindInRegion(absl::string_view region, v1::AgencyKind kind) const;
   // The agency that has a signing key of this id, or null (to say whose key it is).
   const AgencyEntry* FindSigningKeyOwner(absl::string_view key_id) const;
+  // The agency an encryption key id belongs to, or null.
+  const AgencyEntry* FindEncryptionKeyOwner(absl::string_view key_id) const;
+  // Every agency, ordered by id.
+  std::vector<const AgencyEntry*> All() const;
   // Validates a signing certificate at `at` (expiry, chain, key usage, the CRLs in
   // force); cached per certificate, see SigningTrust.
   absl::Status ValidateSigningCertificate(const security::Certificate& cert, absl::Time at) const;
@@ -69,11 +83,14 @@ class AgencyRegistry {
 
  private:
   AgencyRegistry() = default;
+  absl::Status LoadEncryptionKeys(const v1::Agency& agency, AgencyEntry& entry, absl::Time now, v1::CryptoProfile profile);
   uint32_t version_ = 0;
   std::unique_ptr<SigningTrust> signing_trust_;
+  std::unique_ptr<security::ChainValidator> encryption_validator_;
   std::vector<std::string> warnings_;
   std::unordered_map<std::string, std::unique_ptr<AgencyEntry>> by_id_;
   std::unordered_map<std::string, const AgencyEntry*> by_tls_fingerprint_;
+  std::unordered_map<std::string, const AgencyEntry*> by_encryption_key_id_;
 };
 
 absl::string_view AgencyKindName(v1::AgencyKind kind);

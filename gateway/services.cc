@@ -4,9 +4,11 @@
 
 #include <deque>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/audit_log.h"
 #include "gateway/crypto_profile.h"
+#include "gateway/document_checks.h"
 #include "gateway/evidence.h"
 #include "gateway/gateway_keyring.h"
 #include "gateway/lifecycle.h"
@@ -314,9 +316,14 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
     if (writer_ == nullptr) {
       if (!request_.has_header()) return Refuse(absl::InvalidArgumentError("the first Upload message must carry the header"));
       header_ = request_.header();
-      if (header_.digest_algorithm() != v1::SHA256 && header_.digest_algorithm() != v1::DIGEST_ALGORITHM_UNSPECIFIED) {
-        return Refuse(absl::InvalidArgumentError("documents are addressed by SHA256 under the INTL profile"));
+      const v1::DigestAlgorithm profile_digest = DocumentDigestAlgorithm(ctx_.config.profile());
+      if (header_.digest_algorithm() != profile_digest && header_.digest_algorithm() != v1::DIGEST_ALGORITHM_UNSPECIFIED) {
+        return Refuse(absl::InvalidArgumentError(absl::StrCat("documents are addressed by ", v1::DigestAlgorithm_Name(profile_digest),
+                                                              " under the ", ProfileName(ctx_.config.profile()), " profile, not ",
+                                                              v1::DigestAlgorithm_Name(header_.digest_algorithm()))));
       }
+      // The store stays addressed by SHA-256; under GM the SM3 of the same bytes indexes it.
+      if (profile_digest != v1::SHA256) profile_hasher_ = security::NewHasher(DocumentHashAlgorithm(ctx_.config.profile()));
       if (header_.size_bytes() > ctx_.config.max_document_bytes()) {
         return Refuse(absl::InvalidArgumentError(absl::StrCat("declared size ", header_.size_bytes(), " exceeds the limit of ",
                                                               ctx_.config.max_document_bytes(), " bytes")));
@@ -332,6 +339,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
         return Refuse(absl::InvalidArgumentError(absl::StrCat("more bytes than the declared size ", header_.size_bytes())));
       }
       if (auto st = writer_->Append(request_.chunk()); !st.ok()) return Refuse(st);
+      if (profile_hasher_ != nullptr) profile_hasher_->Update(request_.chunk());
     }
     StartRead(&request_);
   }
@@ -350,6 +358,14 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
     auto digest = security::HexDecode(*hex);
     response_->mutable_digest()->set_algorithm(v1::SHA256);
     response_->mutable_digest()->set_value(*digest);
+    if (profile_hasher_ != nullptr) {
+      const std::string profile_digest = profile_hasher_->Finish();
+      if (auto st = ctx_.blobs.AddIndex(profile_hasher_->algorithm(), security::HexEncode(profile_digest), *hex); !st.ok()) {
+        return Refuse(st);
+      }
+      response_->mutable_digest()->set_algorithm(DocumentDigestAlgorithm(ctx_.config.profile()));
+      response_->mutable_digest()->set_value(profile_digest);
+    }
     response_->set_size_bytes(header_.size_bytes());
     v1::AuditRecord r;
     r.set_actor_agency(caller_.agency_id());
@@ -357,6 +373,10 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
     r.set_action("Upload");
     r.set_outcome(v1::AuditRecord::ACCEPTED);
     r.set_reason(absl::StrCat("document sha256 ", *hex, ", ", header_.size_bytes(), " bytes"));
+    if (profile_hasher_ != nullptr) {
+      absl::StrAppend(r.mutable_reason(), ", ", absl::AsciiStrToLower(v1::DigestAlgorithm_Name(response_->digest().algorithm())), " ",
+                      security::HexEncode(response_->digest().value()));
+    }
     ctx_.pipeline.RecordEvent(std::move(r), [this](absl::Status st) {
       Finish(st.ok() ? grpc::Status::OK : ToGrpcStatus(absl::UnavailableError("the upload could not be audited; retry")));
     });
@@ -373,6 +393,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest> {
   v1::UploadRequest request_;
   v1::UploadHeader header_;
   std::unique_ptr<BlobWriter> writer_;
+  std::unique_ptr<security::Hasher> profile_hasher_;  // the profile's digest when it is not SHA-256
 };
 
 class RefusedUpload final : public grpc::ServerReadReactor<v1::UploadRequest> {
@@ -430,9 +451,8 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* DocumentServiceImpl::Download(grpc:
   absl::Status refusal = peers_.Identify(*context, caller);
   std::string hex;
   if (refusal.ok()) {
-    if (request->digest().algorithm() != v1::SHA256 || request->digest().value().size() != 32) {
-      refusal = absl::InvalidArgumentError("DownloadRequest.digest must be a 32-byte SHA256 digest");
-    } else {
+    refusal = CheckDocumentDigest(ctx_.config.profile(), request->digest(), "DownloadRequest.digest");
+    if (refusal.ok()) {
       hex = security::HexEncode(request->digest().value());
     }
   }
@@ -449,13 +469,14 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* DocumentServiceImpl::Download(grpc:
       if (!has.ok()) {
         refusal = absl::UnavailableError(std::string(has.status().message()));
       } else if (!*has) {
-        refusal = absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' has no document sha256 ", hex));
+        refusal = absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' has no document ",
+                                                   absl::AsciiStrToLower(v1::DigestAlgorithm_Name(request->digest().algorithm())), " ", hex));
       }
     }
   }
   std::unique_ptr<BlobReader> reader;
   if (refusal.ok()) {
-    auto opened = ctx_.blobs.Open(hex);
+    auto opened = OpenDocument(ctx_.blobs, ctx_.config.profile(), hex);
     if (opened.ok()) {
       reader = std::move(*opened);
     } else {
@@ -473,9 +494,9 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* DocumentServiceImpl::Download(grpc:
   r.set_action("Download");
   r.set_case_id(request->case_id());
   r.set_outcome(v1::AuditRecord::ACCEPTED);
-  r.set_reason(absl::StrCat("document sha256 ", hex));
+  r.set_reason(absl::StrCat("document ", absl::AsciiStrToLower(v1::DigestAlgorithm_Name(request->digest().algorithm())), " ", hex));
   ctx_.pipeline.RecordEventWithEvidence(
-      std::move(r), DownloadEvidence(caller.agency_id(), caller.certificate_sha256, request->case_id(), request->digest().value()),
+      std::move(r), DownloadEvidence(caller.agency_id(), caller.certificate_sha256, request->case_id(), request->digest()),
       [](absl::Status) {});
   return new DownloadReactor(std::move(reader));
 }

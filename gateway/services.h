@@ -91,6 +91,10 @@ class GatewayServiceImpl final : public v1::GatewayService::CallbackService {
   GatewayServiceImpl(ServiceContext ctx, PeerIdentifier& peers) : ctx_(ctx), peers_(peers) {}
   grpc::ServerUnaryReactor* GetGatewayInfo(grpc::CallbackServerContext* context, const v1::GetGatewayInfoRequest*,
                                            v1::GatewayInfo* response) override;
+  // In gateway/agency_certificates.cc.
+  grpc::ServerUnaryReactor* GetAgencyCertificates(grpc::CallbackServerContext* context,
+                                                  const v1::GetAgencyCertificatesRequest* request,
+                                                  v1::GetAgencyCertificatesResponse* response) override;
 
  private:
   ServiceContext ctx_;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/audit_log.h"
+#include "gateway/document_checks.h"
 #include "gateway/evidence.h"
 #include "gateway/lifecycle.h"
 #include "gateway/signing_key_checks.h"
@@ -66,6 +67,8 @@ struct SubmissionPipeline::Submission {
   // Deadline changes for the engine, applied once the commit is durable.
   std::vector<v1::Deadline> schedule;
   std::vector<std::string> unschedule;
+  // Confidential documents as their stored headers describe them (Precheck), for Apply.
+  std::vector<ConfidentialDocument> confidential;
   SubmitCallback done;
 };
 
@@ -160,25 +163,9 @@ absl::Status SubmissionPipeline::Precheck(Submission& s) const {
                                                    " s (check the sender's clock, or re-sign with a new created_at)"));
   }
 
-  // 4. Documents must be stored, with the size and digest the sender signed.
-  for (const auto& doc : e.documents()) {
-    if (doc.type() == v1::DOCUMENT_TYPE_UNSPECIFIED) {
-      return absl::InvalidArgumentError(absl::StrCat("document '", doc.title(), "' has no type"));
-    }
-    if (doc.digest().algorithm() != v1::SHA256 || doc.digest().value().size() != 32) {
-      return absl::InvalidArgumentError(absl::StrCat("document '", doc.title(), "' needs a 32-byte SHA256 digest under the INTL profile"));
-    }
-    const std::string hex = security::HexEncode(doc.digest().value());
-    auto size = deps_.blobs.Size(hex);
-    if (!size.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("document '", doc.title(), "' (sha256 ", hex,
-                                                        ") has not been uploaded; upload it with DocumentService.Upload first"));
-    }
-    if (*size != doc.size_bytes()) {
-      return absl::InvalidArgumentError(absl::StrCat("document '", doc.title(), "' is ", *size, " bytes as stored but the envelope says ",
-                                                     doc.size_bytes()));
-    }
-  }
+  // 4. Documents must be stored, with the size and digest (the profile's) the sender signed;
+  // confidential ones as ciphertext of the profile's suite (recipients are checked after routing).
+  if (auto st = CheckDocumentRefs(e, deps_.blobs, profile, &s.confidential); !st.ok()) return st;
   return absl::OkStatus();
 }
 
@@ -627,6 +614,9 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   if (auto st = CheckPayload(e); !st.ok()) return refuse(st);
   if (auto st = CheckDocuments(t, e); !st.ok()) return refuse(st);
   if (auto st = CheckCondition(t, next, now); !st.ok()) return refuse(st);
+  if (auto st = CheckConfidentialRecipients(s.confidential, DeliveryRecipients(t, next, actor.id()), deps_.registry); !st.ok()) {
+    return refuse(st);
+  }
   if (e.has_receipt() && !e.receipt().acknowledged_envelope_id().empty()) {
     auto acked = txn.GetEnvelope(e.receipt().acknowledged_envelope_id());
     if (!acked.ok()) return acked.status();

@@ -183,6 +183,16 @@ absl::Status CheckPurpose(X509* x509, KeyPurpose purpose) {
       }
       return absl::OkStatus();
     }
+    case KeyPurpose::kKeyAgreement:
+    case KeyPurpose::kKeyEncipherment: {
+      const bool agreement = purpose == KeyPurpose::kKeyAgreement;
+      const uint32_t bit = agreement ? KU_KEY_AGREEMENT : KU_KEY_ENCIPHERMENT;
+      if ((X509_get_extension_flags(x509) & EXFLAG_KUSAGE) == 0 || (X509_get_key_usage(x509) & bit) == 0) {
+        return absl::UnauthenticatedError(absl::StrCat(Describe(x509), " is not valid for document encryption: its keyUsage does not include ",
+                                                       agreement ? "keyAgreement" : "keyEncipherment"));
+      }
+      return absl::OkStatus();
+    }
   }
   return absl::InvalidArgumentError("unknown key purpose");
 }

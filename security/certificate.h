@@ -68,6 +68,8 @@ enum class KeyPurpose {
   kTlsClient,  // extendedKeyUsage clientAuth
   kTlsServer,  // extendedKeyUsage serverAuth
   kSigning,    // keyUsage digitalSignature
+  kKeyAgreement,     // keyUsage keyAgreement (ECDH document-encryption keys)
+  kKeyEncipherment,  // keyUsage keyEncipherment (SM2 document-encryption keys)
 };
 
 // Validates leaf certificates against a fixed set of trust anchors and, optionally, their CRLs.

@@ -447,4 +447,58 @@ absl::Status DocumentDecryptor::Finish() {
   return absl::OkStatus();
 }
 
+size_t MaxDocumentHeaderSize() { return kFixedHeaderSize + kMaxHeaderBody; }
+
+absl::StatusOr<size_t> DocumentHeaderSize(absl::string_view prefix) {
+  if (prefix.size() < kFixedHeaderSize || prefix.substr(0, kMagicSize) != absl::string_view(kMagic, kMagicSize)) {
+    return absl::InvalidArgumentError("not a CaseLink encrypted document (bad magic)");
+  }
+  if (static_cast<uint8_t>(prefix[kMagicSize]) != kVersion) {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported document format version ",
+                                                   static_cast<int>(static_cast<uint8_t>(prefix[kMagicSize]))));
+  }
+  const uint32_t body_size = GetU32(prefix.substr(kMagicSize + 2, 4));
+  if (body_size > kMaxHeaderBody) return absl::InvalidArgumentError("document header is larger than 1 MiB");
+  return kFixedHeaderSize + body_size;
+}
+
+absl::StatusOr<DocumentHeaderInfo> ParseDocumentHeader(absl::string_view bytes) {
+  absl::StatusOr<size_t> header_size = DocumentHeaderSize(bytes);
+  if (!header_size.ok()) return header_size.status();
+  auto malformed = [] { return absl::InvalidArgumentError("document header is malformed"); };
+  if (bytes.size() < *header_size) return malformed();
+  const uint8_t suite_byte = static_cast<uint8_t>(bytes[kMagicSize + 1]);
+  if (!IsKnownSuite(suite_byte)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown document suite ", static_cast<int>(suite_byte)));
+  }
+  DocumentHeaderInfo info;
+  info.suite = static_cast<DocumentSuite>(suite_byte);
+  info.header_size = *header_size;
+  absl::string_view body = bytes.substr(kFixedHeaderSize, *header_size - kFixedHeaderSize);
+  if (body.size() < 6) return malformed();
+  info.chunk_size = GetU32(body);
+  if (info.chunk_size < kMinDocumentChunkSize || info.chunk_size > kMaxDocumentChunkSize) {
+    return absl::InvalidArgumentError(absl::StrCat("document chunk size ", info.chunk_size, " is out of range"));
+  }
+  const uint16_t count = GetU16(body.substr(4));
+  body.remove_prefix(6);
+  for (uint16_t i = 0; i < count; ++i) {
+    if (body.empty()) return malformed();
+    const size_t id_size = static_cast<unsigned char>(body[0]);
+    if (body.size() < 1 + id_size + 2) return malformed();
+    const size_t wrapped_size = GetU16(body.substr(1 + id_size));
+    if (body.size() < 1 + id_size + 2 + wrapped_size) return malformed();
+    info.recipient_key_ids.emplace_back(body.substr(1, id_size));
+    body.remove_prefix(1 + id_size + 2 + wrapped_size);
+  }
+  if (!body.empty() || count == 0) return malformed();
+  return info;
+}
+
+uint64_t EncryptedDocumentSize(DocumentSuite suite, size_t header_size, size_t chunk_size, uint64_t plaintext_size) {
+  // Every chunk but the last is full; an empty document still has its (empty) final chunk.
+  const uint64_t chunks = plaintext_size == 0 ? 1 : (plaintext_size + chunk_size - 1) / chunk_size;
+  return header_size + chunks * (kFrameHeaderSize + SuiteTagSize(suite)) + plaintext_size;
+}
+
 }  // namespace caselink::security

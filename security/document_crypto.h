@@ -96,4 +96,25 @@ class DocumentDecryptor {
   std::unique_ptr<State> state_;
 };
 
+// What the plaintext header of a stored document says, for parties that hold no key (the
+// gateway checks a confidential document's suite and recipients without decrypting it).
+struct DocumentHeaderInfo {
+  DocumentSuite suite = DocumentSuite::kIntl;
+  size_t chunk_size = 0;
+  std::vector<std::string> recipient_key_ids;  // in header order
+  size_t header_size = 0;                       // bytes of the whole header
+};
+
+// Bytes a header may take at most (fixed part plus the largest body a decryptor accepts).
+size_t MaxDocumentHeaderSize();
+// The length of the header that starts `prefix`, once its fixed part (10 bytes) is there;
+// INVALID_ARGUMENT when `prefix` is not a CaseLink encrypted document or the header is too large.
+absl::StatusOr<size_t> DocumentHeaderSize(absl::string_view prefix);
+// Parses the header at the start of `bytes` (which may hold more after it). INVALID_ARGUMENT
+// for anything but a complete, well-formed header.
+absl::StatusOr<DocumentHeaderInfo> ParseDocumentHeader(absl::string_view bytes);
+// The size of the encrypted document for `plaintext_size` bytes under an encryptor whose header
+// is `header_size` bytes: lets a sender declare the upload size before it encrypts.
+uint64_t EncryptedDocumentSize(DocumentSuite suite, size_t header_size, size_t chunk_size, uint64_t plaintext_size);
+
 }  // namespace caselink::security

@@ -289,6 +289,12 @@ absl::Status AddExtensions(X509* x509, X509* issuer, const CertificateRequest& r
     case CertificateProfile::kSigning:
       key_usage = "critical,digitalSignature,nonRepudiation";
       break;
+    case CertificateProfile::kKeyAgreement:
+      key_usage = "critical,keyAgreement";
+      break;
+    case CertificateProfile::kKeyEncipherment:
+      key_usage = "critical,keyEncipherment,dataEncipherment";
+      break;
   }
   if (absl::Status s = AddConfExtension(x509, &ctx, NID_basic_constraints, basic_constraints); !s.ok()) {
     return s;

@@ -29,6 +29,8 @@ enum class CertificateProfile {
   kTlsServer,   // digitalSignature, serverAuth, subjectAltName from dns_names/ip_addresses
   kTlsClient,   // digitalSignature, clientAuth
   kSigning,     // digitalSignature + nonRepudiation, no EKU
+  kKeyAgreement,     // keyAgreement: an INTL document-encryption (ECDH P-256) key
+  kKeyEncipherment,  // keyEncipherment + dataEncipherment: a GM document-encryption (SM2) key
 };
 
 struct CertificateRequest {

@@ -125,6 +125,55 @@ class FileBlobStore : public BlobStore {
     return static_cast<uint64_t>(size);
   }
 
+  absl::Status AddIndex(security::DigestAlgorithm algorithm, absl::string_view digest_hex,
+                        absl::string_view sha256_hex) override {
+    if (algorithm == security::DigestAlgorithm::kSha256) return absl::OkStatus();
+    if (!IsDigestHex(digest_hex) || !IsDigestHex(sha256_hex)) {
+      return absl::InvalidArgumentError("document digests must be 64 lowercase hex characters");
+    }
+    if (auto size = Size(sha256_hex); !size.ok()) return size.status();
+    const std::string hex(digest_hex);
+    const fs::path dir = root_ / "sm3" / hex.substr(0, 2);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("creating ", dir.string(), ": ", ec.message()));
+    // Written like a blob: a temporary file, fsync, rename, so an entry is whole or absent.
+    std::string tmpl = (root_ / "tmp" / "index-XXXXXX").string();
+    int fd = mkstemp(tmpl.data());
+    if (fd < 0) return Errno("creating document index entry");
+    const std::string content(sha256_hex);
+    const bool written = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) && fsync(fd) == 0;
+    close(fd);
+    if (!written || rename(tmpl.c_str(), (dir / hex).c_str()) != 0) {
+      unlink(tmpl.c_str());
+      return Errno("storing document index entry");
+    }
+    int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> Resolve(security::DigestAlgorithm algorithm, absl::string_view digest_hex) const override {
+    if (!IsDigestHex(digest_hex)) return absl::InvalidArgumentError("document digest must be 64 lowercase hex characters");
+    if (algorithm == security::DigestAlgorithm::kSha256) {
+      if (auto size = Size(digest_hex); !size.ok()) return size.status();
+      return std::string(digest_hex);
+    }
+    const std::string hex(digest_hex);
+    const fs::path entry = root_ / "sm3" / hex.substr(0, 2) / hex;
+    int fd = open(entry.c_str(), O_RDONLY);
+    if (fd < 0) return absl::NotFoundError(absl::StrCat("no document with sm3 ", hex));
+    std::string sha(64, '\0');
+    const ssize_t n = read(fd, sha.data(), sha.size());
+    close(fd);
+    if (n != 64 || !IsDigestHex(sha)) return absl::DataLossError(absl::StrCat("the index entry of sm3 ", hex, " is damaged"));
+    if (auto size = Size(sha); !size.ok()) return size.status();
+    return sha;
+  }
+
   absl::StatusOr<std::unique_ptr<BlobReader>> Open(absl::string_view digest_hex) const override {
     auto size = Size(digest_hex);
     if (!size.ok()) return size.status();

@@ -88,6 +88,7 @@ std::unique_ptr<AgencyClient> TestGateway::Client(const std::string& agency_id) 
 absl::Time TestGateway::Now() const { return options_.clock ? options_.clock->Now() : absl::Now(); }
 
 absl::StatusOr<v1::SignedEnvelope> TestGateway::Sign(AgencyClient& client, v1::Envelope envelope) const {
+  UseProfileDigests(envelope, config_.profile());
   if (!envelope.has_created_at()) {
     *envelope.mutable_created_at() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(Now()));
   }
@@ -134,6 +135,16 @@ v1::DocumentRef StandardDocument(v1::DocumentType type) {
   ref.mutable_digest()->set_algorithm(v1::SHA256);
   ref.mutable_digest()->set_value(security::Sha256(bytes));
   return ref;
+}
+
+void UseProfileDigests(v1::Envelope& envelope, v1::CryptoProfile profile) {
+  for (auto& doc : *envelope.mutable_documents()) {
+    const std::string bytes = StandardDocumentBytes(doc.type());
+    const bool standard = doc.digest().value() == security::Sha256(bytes) || doc.digest().value() == security::Sm3(bytes);
+    if (!standard) continue;
+    doc.mutable_digest()->set_algorithm(profile == v1::GM ? v1::SM3 : v1::SHA256);
+    doc.mutable_digest()->set_value(profile == v1::GM ? security::Sm3(bytes) : security::Sha256(bytes));
+  }
 }
 
 std::vector<v1::DocumentType> RequiredDocumentTypes() {

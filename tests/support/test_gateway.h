@@ -61,7 +61,8 @@ class TestGateway {
   // Fires the deadlines due at the gateway's time; returns when that is durable.
   void CheckDeadlines() { server_->CheckDeadlines(); }
 
-  // Sign and submit with created_at taken from the gateway's clock.
+  // Sign and submit with created_at taken from the gateway's clock. Under GM
+  // the standard documents are referenced by SM3 (UseProfileDigests).
   absl::StatusOr<v1::SignedEnvelope> Sign(AgencyClient& client, v1::Envelope envelope) const;
   absl::StatusOr<v1::SubmitResponse> Submit(AgencyClient& client, v1::Envelope envelope) const;
 
@@ -81,6 +82,9 @@ class TestGateway {
 // TestGateway uploads at start, so envelopes may reference it.
 v1::DocumentRef StandardDocument(v1::DocumentType type);
 std::string StandardDocumentBytes(v1::DocumentType type);
+// Rewrites the references to standard documents for `profile`: SM3 digests
+// under GM (what Upload returns there), SHA-256 under INTL.
+void UseProfileDigests(v1::Envelope& envelope, v1::CryptoProfile profile);
 // The document types the procedure table requires anywhere.
 std::vector<v1::DocumentType> RequiredDocumentTypes();
 // Uploads every required type's standard document through `client`.

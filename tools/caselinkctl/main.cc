@@ -21,6 +21,7 @@
 #include "tools/client/agency_client.h"
 #include "tools/caselinkctl/audit_command.h"
 #include "tools/caselinkctl/cli.h"
+#include "tools/caselinkctl/document_command.h"
 #include "tools/caselinkctl/report_command.h"
 #include "tools/caselinkctl/verify_command.h"
 #include "tools/devpki/dev_pki.h"
@@ -44,6 +45,8 @@ constexpr char kMainUsage[] =
     "  inbox         receive the agency's deliveries (and acknowledge them)\n"
     "  case show     show a case with its timeline\n"
     "  case list     list the agency's cases\n"
+    "  document get  download a case's document (--decrypt for a confidential one)\n"
+    "  decrypt       decrypt a downloaded confidential document\n"
     "  audit         tree heads, proofs, queries, log verification and case bundles\n"
     "  report        statistics of a region and period (table, CSV or JSON)\n"
     "  procedure     the procedure table as Markdown\n"
@@ -118,12 +121,14 @@ std::string MediaTypeFor(const std::string& path) {
 }
 
 // Uploads one document given as TYPE=PATH and adds its reference to the envelope.
-absl::Status AttachDocument(AgencyClient& client, const std::string& spec, v1::Envelope& envelope) {
+absl::Status AttachDocument(AgencyClient& client, const std::string& spec, v1::Envelope& envelope,
+                            const DocumentUpload& upload) {
   std::pair<std::string, std::string> kv = absl::StrSplit(spec, absl::MaxSplits('=', 1));
   if (kv.second.empty()) return absl::InvalidArgumentError(absl::StrCat("--doc wants TYPE=PATH, got '", spec, "'"));
   auto type = ParseDocumentType(kv.first);
   if (!type.ok()) return type.status();
-  auto ref = client.UploadFile(kv.second, *type, std::filesystem::path(kv.second).filename().string(), MediaTypeFor(kv.second));
+  auto ref = UploadDocument(client, upload, kv.second, *type, std::filesystem::path(kv.second).filename().string(),
+                            MediaTypeFor(kv.second));
   if (!ref.ok()) return ref.status();
   *envelope.add_documents() = *ref;
   return absl::OkStatus();
@@ -131,7 +136,8 @@ absl::Status AttachDocument(AgencyClient& client, const std::string& spec, v1::E
 
 // A case file: case_id, a `transfer` mapping (caselink.v1.Transfer fields) and
 // `documents` (type, title, path, media_type), paths relative to the file.
-absl::Status LoadCaseFile(AgencyClient& client, const std::string& path, v1::Envelope& envelope) {
+absl::Status LoadCaseFile(AgencyClient& client, const std::string& path, v1::Envelope& envelope,
+                          const DocumentUpload& upload) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -152,7 +158,7 @@ absl::Status LoadCaseFile(AgencyClient& client, const std::string& path, v1::Env
     std::string file = doc["path"].as<std::string>("");
     if (file.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": a document has no path"));
     if (std::filesystem::path(file).is_relative()) file = (base / file).string();
-    auto ref = client.UploadFile(file, *type, doc["title"].as<std::string>(std::filesystem::path(file).filename().string()),
+    auto ref = UploadDocument(client, upload, file, *type, doc["title"].as<std::string>(std::filesystem::path(file).filename().string()),
                                  doc["media_type"].as<std::string>(MediaTypeFor(file)));
     if (!ref.ok()) return absl::Status(ref.status().code(), absl::StrCat("uploading ", file, ": ", ref.status().message()));
     *envelope.add_documents() = *ref;
@@ -171,13 +177,18 @@ int Submit(const Flags& global, const std::vector<std::string>& args) {
       "  receipt     --case ID [--envelope ID]                            (public security bureau: 回执)\n"
       "  filing      --case ID [--number N]                               (public security bureau: 立案)\n"
       "  non-filing  --case ID --reason TEXT                              (public security bureau: 不予立案)\n"
-      "Common: [--doc TYPE=PATH ...] [--remarks TEXT] [--envelope-id ID] [--json]\n";
-  auto flags = ParseFlags(args, {"json"});
+      "Common: [--doc TYPE=PATH ...] [--remarks TEXT] [--envelope-id ID] [--json]\n"
+      "        [--confidential [--encrypt-to AGENCY,...]]  encrypt the documents end to end: to the\n"
+      "        public security bureau and procuratorate of the region for a transfer, to the case's\n"
+      "        other parties otherwise, or to the agencies named; the gateway stores only ciphertext\n";
+  auto flags = ParseFlags(args, {"json", "confidential"});
   if (!flags.ok()) return Fail(flags.status());
   if (flags->help || flags->positional.empty()) return std::cout << kUsage, flags->help ? 0 : 2;
   auto client = Connect(global);
   if (!client.ok()) return Fail(client.status());
   const std::string action = flags->positional[0];
+  auto upload = DocumentUploadFor(**client, *flags, action, flags->Get("case"));
+  if (!upload.ok()) return Fail(upload.status());
   v1::Envelope envelope;
   envelope.set_envelope_id(flags->Get("envelope-id"));
   envelope.set_case_id(flags->Get("case"));
@@ -185,7 +196,7 @@ int Submit(const Flags& global, const std::vector<std::string>& args) {
   if (action == "transfer") {
     const std::string file = flags->Get("case-file");
     if (file.empty()) return std::cerr << kUsage, 2;
-    if (auto st = LoadCaseFile(**client, file, envelope); !st.ok()) return Fail(st);
+    if (auto st = LoadCaseFile(**client, file, envelope, *upload); !st.ok()) return Fail(st);
     if (flags->Has("case")) envelope.set_case_id(flags->Get("case"));
     envelope.mutable_transfer();
   } else if (action == "receipt") {
@@ -202,7 +213,7 @@ int Submit(const Flags& global, const std::vector<std::string>& args) {
   if (envelope.case_id().empty()) return Fail(absl::InvalidArgumentError("--case ID (or case_id in the case file) is required"));
   if (flags->Has("doc")) {
     for (const auto& spec : flags->values.at("doc")) {
-      if (auto st = AttachDocument(**client, spec, envelope); !st.ok()) return Fail(st);
+      if (auto st = AttachDocument(**client, spec, envelope, *upload); !st.ok()) return Fail(st);
     }
   }
   auto resp = (*client)->Submit(envelope);
@@ -345,6 +356,8 @@ int main(int argc, char** argv) {
   if (command == "submit") return Submit(global, rest);
   if (command == "inbox") return Inbox(global, rest);
   if (command == "case") return CaseCommand(global, rest);
+  if (command == "document") return DocumentCommand(global, rest);
+  if (command == "decrypt") return DecryptCommand(global, rest);
   if (command == "audit") return AuditCommand(global, rest);
   if (command == "report") return ReportCommand(global, rest);
   if (command == "procedure") return ProcedureCommand(rest);

@@ -2,13 +2,16 @@
 // certificate, envelope signing with its key, and typed calls.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "caselink/v1/services.grpc.pb.h"
+#include "security/digest.h"
 #include "security/signature.h"
 
 namespace caselink {
@@ -20,9 +23,13 @@ struct AgencyIdentity {
   std::string tls_key_pem;
   std::string signing_key_pem;
   std::string signing_key_id;
+  // The document-encryption key (optional: empty when the PKI folder has none).
+  std::string encryption_key_pem;
+  std::string encryption_key_id;
 };
 
-// Reads <pki_dir>/ca/ca.crt and <pki_dir>/agencies/<agency>/{tls.crt,tls.key,signing.key,key_id}.
+// Reads <pki_dir>/ca/ca.crt and <pki_dir>/agencies/<agency>/{tls.crt,tls.key,signing.key,key_id},
+// and encryption.key and encryption_key_id when they are there.
 absl::StatusOr<AgencyIdentity> LoadAgencyIdentity(const std::string& pki_dir, const std::string& agency_id);
 
 // A random envelope id (128 bits, hex).
@@ -35,13 +42,20 @@ class AgencyClient {
                                                               const std::string& tls_server_name = "localhost");
 
   const std::string& agency_id() const { return identity_.agency_id; }
+  const AgencyIdentity& identity() const { return identity_; }
+  // The gateway's crypto profile (GetGatewayInfo, asked once): it decides the document digest
+  // (SHA-256 under INTL, SM3 under GM) and the document-encryption suite.
+  absl::StatusOr<v1::CryptoProfile> Profile();
+  // The registry's certificates of `agency_ids` (all agencies when empty).
+  absl::StatusOr<v1::GetAgencyCertificatesResponse> GetAgencyCertificates(const std::vector<std::string>& agency_ids);
 
   // Fills sender, id (if empty) and created_at (if unset), serializes and signs.
   absl::StatusOr<v1::SignedEnvelope> Sign(v1::Envelope envelope) const;
   // Signs and submits.
   absl::StatusOr<v1::SubmitResponse> Submit(v1::Envelope envelope, absl::Duration timeout = absl::Seconds(30));
   absl::StatusOr<v1::SubmitResponse> SubmitSigned(const v1::SignedEnvelope& envelope, absl::Duration timeout = absl::Seconds(30));
-  // Streams a file to the gateway; returns a DocumentRef ready for an envelope.
+  // Streams a file to the gateway; returns a DocumentRef ready for an envelope, with the
+  // digest of the gateway's profile. (Confidential documents: confidential_documents.h.)
   absl::StatusOr<v1::DocumentRef> UploadFile(const std::string& path, v1::DocumentType type, const std::string& title,
                                              const std::string& media_type);
   absl::StatusOr<v1::DocumentRef> UploadBytes(const std::string& bytes, v1::DocumentType type, const std::string& title,
@@ -52,6 +66,7 @@ class AgencyClient {
   v1::CaseService::Stub& cases() { return *cases_; }
   v1::DeliveryService::Stub& deliveries() { return *deliveries_; }
   v1::DocumentService::Stub& documents() { return *documents_; }
+  v1::GatewayService::Stub& gateway() { return *gateway_; }
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
@@ -62,8 +77,14 @@ class AgencyClient {
   std::unique_ptr<v1::CaseService::Stub> cases_;
   std::unique_ptr<v1::DeliveryService::Stub> deliveries_;
   std::unique_ptr<v1::DocumentService::Stub> documents_;
+  std::unique_ptr<v1::GatewayService::Stub> gateway_;
+  std::atomic<int> profile_{v1::CRYPTO_PROFILE_UNSPECIFIED};  // unset until asked
 };
 
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// The digest documents are referenced by under `profile`: SHA-256 (INTL) or SM3 (GM).
+v1::DigestAlgorithm DocumentDigestOf(v1::CryptoProfile profile);
+security::DigestAlgorithm DocumentHashOf(v1::CryptoProfile profile);
 
 }  // namespace caselink

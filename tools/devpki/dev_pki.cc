@@ -130,10 +130,24 @@ absl::Status InitDevPki(const DevPkiOptions& options) {
       const std::string key_id = absl::StrCat(id, "/signing-1");
       if (auto s = identity(fs::path("agencies") / id, id, security::CertificateProfile::kTlsClient, {}, {}); !s.ok()) return s;
       if (auto s = WriteFile(dir / "agencies" / id / "key_id", key_id + "\n", false); !s.ok()) return s;
+      // The key senders encrypt confidential documents to: ECDH P-256 (keyAgreement) under INTL,
+      // SM2 encryption (keyEncipherment) under GM.
+      const std::string encryption_key_id = absl::StrCat(id, "/encryption-1");
+      auto enc_key = gm ? security::GenerateSm2KeyPair() : security::GenerateEcP256KeyPair();
+      if (!enc_key.ok()) return enc_key.status();
+      auto enc_cert = issue(absl::StrCat(id, " encryption"),
+                            gm ? security::CertificateProfile::kKeyEncipherment : security::CertificateProfile::kKeyAgreement,
+                            *enc_key, *ca_cert, ca_key->private_key_pem);
+      if (!enc_cert.ok()) return enc_cert.status();
+      if (auto s = WriteFile(dir / "agencies" / id / "encryption.crt", *enc_cert, false); !s.ok()) return s;
+      if (auto s = WriteFile(dir / "agencies" / id / "encryption.key", enc_key->private_key_pem, true); !s.ok()) return s;
+      if (auto s = WriteFile(dir / "agencies" / id / "encryption_key_id", encryption_key_id + "\n", false); !s.ok()) return s;
       absl::StrAppend(&registry, "  - id: \"", id, "\"\n", "    kind: ", a.kind, "\n", "    region: \"", region, "\"\n",
                       "    level: CITY\n", "    name: \"", region_name, a.name, "\"\n",
                       "    tls_certificate_files: [\"agencies/", id, "/tls.crt\"]\n", "    signing_keys:\n",
-                      "      - key_id: \"", key_id, "\"\n", "        certificate_file: \"agencies/", id, "/signing.crt\"\n");
+                      "      - key_id: \"", key_id, "\"\n", "        certificate_file: \"agencies/", id, "/signing.crt\"\n",
+                      "    encryption_keys:\n", "      - key_id: \"", encryption_key_id, "\"\n",
+                      "        certificate_file: \"agencies/", id, "/encryption.crt\"\n");
     }
   }
   if (auto s = WriteFile(dir / "registry.yaml", registry, false); !s.ok()) return s;

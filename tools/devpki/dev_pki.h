@@ -1,6 +1,6 @@
 // A development PKI for one region: a CA, the gateway's TLS and signing
 // certificates, and four agencies (EPB, PSB, PRO, court) each with a TLS client
-// certificate and a signing key, plus a matching registry, gateway config and
+// certificate, a signing key and a document-encryption key, plus a matching registry, gateway config and
 // holiday calendar.
 #pragma once
 
@@ -41,7 +41,9 @@ struct DevPkiOptions {
 //   ca/ca.crt, ca/ca.key
 //   gateway/tls.crt, gateway/tls.key, gateway/signing.crt, gateway/signing.key
 //   gateway/kafka.crt, gateway/kafka.key (its TLS client identity towards Kafka brokers)
-//   agencies/<id>/tls.crt, tls.key, signing.crt, signing.key, key_id
+//   agencies/<id>/tls.crt, tls.key, signing.crt, signing.key, key_id,
+//                 encryption.crt, encryption.key, encryption_key_id (document encryption:
+//                 P-256 keyAgreement under INTL, SM2 keyEncipherment under GM)
 //   calendar/cn-holidays.json
 //   registry.yaml, gateway.yaml
 absl::Status InitDevPki(const DevPkiOptions& options);

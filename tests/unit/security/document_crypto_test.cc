@@ -221,5 +221,29 @@ TEST(DocumentCryptoConfigTest, RefusesBadRecipientsAndMismatchedSuites) {
   EXPECT_EQ(Decrypt(intl, "not a document at all").status.code(), absl::StatusCode::kInvalidArgument);
 }
 
+// What a key-less party (the gateway) reads from a stored document, and the size a sender
+// declares before it encrypts.
+TEST(DocumentHeaderTest, ParsesSuiteAndRecipientsAndPredictsTheEncryptedSize) {
+  for (DocumentSuite suite : {DocumentSuite::kIntl, DocumentSuite::kGm}) {
+    Party a = MakeParty(suite, "510100.psb/encryption-1");
+    Party b = MakeParty(suite, "510100.pro/encryption-1");
+    for (size_t size : {size_t{0}, size_t{1}, kChunk - 1, kChunk, kChunk + 1, 3 * kChunk, 3 * kChunk + 500}) {
+      const std::string document = Encrypt(suite, {&a, &b}, Pattern(size));
+      auto header = ParseDocumentHeader(document);
+      ASSERT_TRUE(header.ok()) << header.status();
+      EXPECT_EQ(header->suite, suite);
+      EXPECT_EQ(header->chunk_size, kChunk);
+      EXPECT_EQ(header->recipient_key_ids, (std::vector<std::string>{a.key_id, b.key_id}));
+      auto header_size = DocumentHeaderSize(document);
+      ASSERT_TRUE(header_size.ok());
+      EXPECT_EQ(*header_size, header->header_size);
+      EXPECT_EQ(EncryptedDocumentSize(suite, header->header_size, kChunk, size), document.size()) << size;
+      // A header cut short, or bytes that are not a document, are refused.
+      EXPECT_FALSE(ParseDocumentHeader(absl::string_view(document).substr(0, header->header_size - 1)).ok());
+    }
+  }
+  EXPECT_EQ(ParseDocumentHeader("%PDF-1.7 plain text of a document").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace caselink::security
