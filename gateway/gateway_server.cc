@@ -200,7 +200,7 @@ class GatewayServerImpl final : public GatewayServer {
         [this](StoreTransaction& txn, v1::AuditRecord r) { return pipeline_->AppendAudit(txn, std::move(r)); }});
     pipeline_ = std::make_unique<SubmissionPipeline>(PipelineDeps{*store_, *registry_, *signer_, *clock_, *blobs_, *hub_,
                                                                   config_, calendar_.get(), deadline_engine_.get()});
-    peers_ = std::make_unique<PeerIdentifier>(*registry_);
+    peers_ = std::make_unique<PeerIdentifier>(*registry_, clock_.get());
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
     ctx.gateway_keys = keyring_.get();
     case_service_ = std::make_unique<CaseServiceImpl>(ctx, *peers_);

@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1:
   auto trust = SigningTrust::Create(*signing_ca,
                                     std::vector<std::string>(registry.signing_crl_files().begin(),
                                                              registry.signing_crl_files().end()),
-                                    crl_check_interval);
+                                    crl_check_interval, tls_ca_pem);
   if (!trust.ok()) return trust.status();
   r->signing_trust_ = std::move(*trust);
   // Encryption certificates come from the same CA; they are checked once, at load.
@@ -72,7 +72,7 @@ absl::StatusOr<std::unique_ptr<AgencyRegistry>> AgencyRegistry::Create(const v1:
       }
       std::string fp = (*cert)->Sha256Fingerprint();
       if (r->by_tls_fingerprint_.contains(fp)) return fail(absl::StrCat("TLS certificate ", file, " is already bound to another agency"));
-      r->by_tls_fingerprint_[fp] = entry.get();
+      r->by_tls_fingerprint_[fp] = TlsIdentity{entry.get(), std::move(*cert)};
     }
     for (const v1::AgencySigningKey& key : agency.signing_keys()) {
       if (key.key_id().empty()) return fail("a signing key has no key_id");
@@ -178,7 +178,12 @@ const AgencyEntry* AgencyRegistry::Find(absl::string_view agency_id) const {
 
 const AgencyEntry* AgencyRegistry::FindByTlsFingerprint(absl::string_view fingerprint) const {
   auto it = by_tls_fingerprint_.find(std::string(fingerprint));
-  return it == by_tls_fingerprint_.end() ? nullptr : it->second;
+  return it == by_tls_fingerprint_.end() ? nullptr : it->second.agency;
+}
+
+const security::Certificate* AgencyRegistry::FindTlsCertificate(absl::string_view fingerprint) const {
+  auto it = by_tls_fingerprint_.find(std::string(fingerprint));
+  return it == by_tls_fingerprint_.end() ? nullptr : it->second.certificate.get();
 }
 
 const SigningKey* AgencyRegistry::FindSigningKey(absl::string_view agency_id, absl::string_view key_id) const {
@@ -208,6 +213,10 @@ const AgencyEntry* AgencyRegistry::FindSigningKeyOwner(absl::string_view key_id)
 
 absl::Status AgencyRegistry::ValidateSigningCertificate(const security::Certificate& cert, absl::Time at) const {
   return signing_trust_->Validate(cert, at);
+}
+
+absl::Status AgencyRegistry::ValidateTlsCertificate(const security::Certificate& cert, absl::Time at) const {
+  return signing_trust_->ValidateTlsClient(cert, at);
 }
 
 }  // namespace caselink

@@ -46,7 +46,8 @@ struct AgencyEntry {
 class AgencyRegistry {
  public:
   // Loads every certificate named by the registry and validates TLS certificates
-  // against `tls_ca_pem`, and encryption certificates against the registry's
+  // against `tls_ca_pem` (at load without CRLs; on every RPC with the CRLs of the
+  // TLS CA among signing_crl_files, see SigningTrust), and encryption certificates against the registry's
   // signing CA with the key usage and key family of the profile's document
   // suite, at `now`. Any inconsistency is an error naming the agency,
   // as is a signing key whose algorithm `profile` does not allow (an ECDSA key
@@ -62,6 +63,9 @@ class AgencyRegistry {
   const AgencyEntry* Find(absl::string_view agency_id) const;
   // The agency a TLS client certificate (SHA-256 fingerprint, hex) belongs to.
   const AgencyEntry* FindByTlsFingerprint(absl::string_view fingerprint) const;
+  // The registered TLS client certificate of this fingerprint, or null; it lives as
+  // long as the registry (what the per-certificate validation cache keys on).
+  const security::Certificate* FindTlsCertificate(absl::string_view fingerprint) const;
   // A signing key of an agency by key id, or null.
   const SigningKey* FindSigningKey(absl::string_view agency_id, absl::string_view key_id) const;
   // The agency of `kind` in `region` (same level), or null.
@@ -75,7 +79,10 @@ class AgencyRegistry {
   // Validates a signing certificate at `at` (expiry, chain, key usage, the CRLs in
   // force); cached per certificate, see SigningTrust.
   absl::Status ValidateSigningCertificate(const security::Certificate& cert, absl::Time at) const;
-  // The signing CA and its CRLs (reloaded when the files change).
+  // Validates a registered TLS client certificate at `at` against the TLS client CA
+  // (expiry, clientAuth, the CRLs in force); cached per certificate, see SigningTrust.
+  absl::Status ValidateTlsCertificate(const security::Certificate& cert, absl::Time at) const;
+  // The signing and TLS client CAs and their CRLs (reloaded when the files change).
   SigningTrust& signing_trust() const { return *signing_trust_; }
   // Signing keys that are unusable at load time, one line each, for the start-up log.
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -89,7 +96,11 @@ class AgencyRegistry {
   std::unique_ptr<security::ChainValidator> encryption_validator_;
   std::vector<std::string> warnings_;
   std::unordered_map<std::string, std::unique_ptr<AgencyEntry>> by_id_;
-  std::unordered_map<std::string, const AgencyEntry*> by_tls_fingerprint_;
+  struct TlsIdentity {
+    const AgencyEntry* agency = nullptr;
+    std::unique_ptr<security::Certificate> certificate;
+  };
+  std::unordered_map<std::string, TlsIdentity> by_tls_fingerprint_;
   std::unordered_map<std::string, const AgencyEntry*> by_encryption_key_id_;
 };
 

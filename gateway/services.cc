@@ -12,6 +12,7 @@
 #include "gateway/evidence.h"
 #include "gateway/gateway_keyring.h"
 #include "gateway/lifecycle.h"
+#include "gateway/tls_client_checks.h"
 #include "security/certificate.h"
 #include "security/digest.h"
 
@@ -68,6 +69,12 @@ absl::Status PeerIdentifier::Identify(const grpc::ServerContextBase& context, Ca
   if (caller.agency == nullptr) {
     return absl::UnauthenticatedError(absl::StrCat("TLS client certificate sha256 ", fingerprint,
                                                    " is not bound to any agency in the registry"));
+  }
+  // The handshake checked the chain at wall-clock time against the CA alone; the CRLs
+  // and the gateway's time are checked here, on every RPC (cached per certificate).
+  if (const security::Certificate* cert = registry_.FindTlsCertificate(fingerprint); cert != nullptr) {
+    const absl::Time now = clock_ != nullptr ? clock_->Now() : absl::Now();
+    if (auto st = CheckTlsClientCertificateAt(registry_, caller.agency_id(), *cert, now); !st.ok()) return st;
   }
   return absl::OkStatus();
 }

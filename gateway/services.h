@@ -7,6 +7,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "adapters/clock/clock.h"
 #include "caselink/v1/services.grpc.pb.h"
 #include "gateway/submission_pipeline.h"
 
@@ -32,13 +33,18 @@ struct ServiceContext {
 // Maps the mTLS peer certificate to a registered agency.
 class PeerIdentifier {
  public:
-  explicit PeerIdentifier(const AgencyRegistry& registry) : registry_(registry) {}
-  // UNAUTHENTICATED when the certificate is missing or not registered; the
-  // returned Caller still carries the fingerprint for the audit record.
+  // `clock`: gateway time for the certificate's validity; null means the system clock.
+  explicit PeerIdentifier(const AgencyRegistry& registry, const Clock* clock = nullptr)
+      : registry_(registry), clock_(clock) {}
+  // UNAUTHENTICATED when the certificate is missing, not registered, or no longer
+  // valid (revoked by the CRLs in force, expired; see CheckTlsClientCertificateAt);
+  // the returned Caller still carries the fingerprint, and the agency when the
+  // certificate is registered, for the audit record.
   absl::Status Identify(const grpc::ServerContextBase& context, Caller& caller);
 
  private:
   const AgencyRegistry& registry_;
+  const Clock* clock_;
   std::mutex mu_;
   std::unordered_map<std::string, std::string> fingerprint_by_pem_;
 };

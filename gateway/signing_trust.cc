@@ -1,10 +1,12 @@
-// Signing-certificate trust: CRL reloads by file stamp and a validation cache bounded by
-// every time the answer could change, so the steady state builds no chain per request.
+// Certificate trust for signing and TLS client certificates: CRL reloads by file stamp and
+// validation caches bounded by every time the answer could change, so the steady state
+// builds no chain per request.
 #include "gateway/signing_trust.h"
 
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -29,11 +31,21 @@ std::string DescribeCrls(const std::vector<security::CrlInfo>& crls) {
 
 absl::StatusOr<std::unique_ptr<SigningTrust>> SigningTrust::Create(std::string anchors_pem,
                                                                    std::vector<std::string> crl_files,
-                                                                   absl::Duration recheck_interval) {
+                                                                   absl::Duration recheck_interval,
+                                                                   std::string tls_anchors_pem) {
   std::unique_ptr<SigningTrust> t(new SigningTrust());
   auto anchors = security::Certificate::BundleFromPem(anchors_pem);
   if (!anchors.ok()) return anchors.status();
   for (const auto& anchor : *anchors) t->anchors_not_after_ = std::min(t->anchors_not_after_, anchor->not_after());
+  // The same CA given twice is one CA: every CRL applies to both kinds of certificate.
+  if (tls_anchors_pem != anchors_pem && !tls_anchors_pem.empty()) {
+    auto tls_anchors = security::Certificate::BundleFromPem(tls_anchors_pem);
+    if (!tls_anchors.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("TLS client CA: ", tls_anchors.status().message()));
+    }
+    for (const auto& anchor : *tls_anchors) t->anchors_not_after_ = std::min(t->anchors_not_after_, anchor->not_after());
+    t->tls_anchors_pem_ = std::move(tls_anchors_pem);
+  }
   t->anchors_pem_ = std::move(anchors_pem);
   t->crl_files_ = std::move(crl_files);
   t->recheck_interval_ = recheck_interval;
@@ -57,6 +69,28 @@ Stamp StatFile(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return {};
   return {static_cast<int64_t>(st.st_size), static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
           static_cast<uint64_t>(st.st_ino)};
+}
+
+// The PEM blocks of the CRLs in `pem`, one per CRL, in order.
+std::vector<std::string> SplitCrlPem(const std::string& pem) {
+  static constexpr std::string_view kBegin = "-----BEGIN X509 CRL-----";
+  static constexpr std::string_view kEnd = "-----END X509 CRL-----";
+  std::vector<std::string> blocks;
+  size_t pos = 0;
+  while ((pos = pem.find(kBegin, pos)) != std::string::npos) {
+    size_t end = pem.find(kEnd, pos);
+    if (end == std::string::npos) break;
+    end += kEnd.size();
+    blocks.push_back(pem.substr(pos, end - pos) + "\n");
+    pos = end;
+  }
+  return blocks;
+}
+
+// A validator for `anchors` with `crls_pem`, or without revocation checking when none.
+absl::StatusOr<std::unique_ptr<security::ChainValidator>> BuildValidator(const std::string& anchors,
+                                                                        const std::string& crls_pem) {
+  return crls_pem.empty() ? security::ChainValidator::Create(anchors) : security::ChainValidator::Create(anchors, crls_pem);
 }
 
 }  // namespace
@@ -86,14 +120,42 @@ CrlLoadEvent SigningTrust::Load(bool initial) {
     absl::StrAppend(&pem, *text, "\n");
   }
   Snapshot next;
+  // With a separate TLS CA, each CRL goes to the CA that signed it (which
+  // ChainValidator::Create proves); otherwise all of them serve both purposes.
+  std::string signing_pem = pem;
+  std::string tls_pem;
+  if (event.status.ok() && !tls_anchors_pem_.empty()) {
+    signing_pem.clear();
+    for (const std::string& block : SplitCrlPem(pem)) {
+      auto as_signing = security::ChainValidator::Create(anchors_pem_, block);
+      const bool for_tls = security::ChainValidator::Create(tls_anchors_pem_, block).ok();
+      if (as_signing.ok()) absl::StrAppend(&signing_pem, block);
+      if (for_tls) absl::StrAppend(&tls_pem, block);
+      if (!as_signing.ok() && !for_tls) {
+        event.status = absl::InvalidArgumentError(
+            absl::StrCat("CRLs ", absl::StrJoin(crl_files_, ", "), ": ", as_signing.status().message(),
+                         " (nor is it a CRL of the TLS client CA)"));
+        break;
+      }
+    }
+  }
   if (event.status.ok()) {
-    auto validator = crl_files_.empty() ? security::ChainValidator::Create(anchors_pem_)
-                                        : security::ChainValidator::Create(anchors_pem_, pem);
+    auto validator = BuildValidator(anchors_pem_, crl_files_.empty() ? std::string() : signing_pem);
     if (!validator.ok()) {
       event.status = absl::InvalidArgumentError(
           absl::StrCat("signing CRLs ", absl::StrJoin(crl_files_, ", "), ": ", validator.status().message()));
     } else {
       next.validator = std::move(*validator);
+      next.tls_validator = next.validator;
+      if (!tls_anchors_pem_.empty()) {
+        auto tls_validator = BuildValidator(tls_anchors_pem_, tls_pem);
+        if (!tls_validator.ok()) {
+          event.status = absl::InvalidArgumentError(
+              absl::StrCat("TLS CRLs ", absl::StrJoin(crl_files_, ", "), ": ", tls_validator.status().message()));
+        } else {
+          next.tls_validator = std::move(*tls_validator);
+        }
+      }
       next.valid_until = anchors_not_after_;
       for (const auto& crl : event.crls) {
         next.valid_from = std::max(next.valid_from, crl.this_update);
@@ -109,6 +171,7 @@ CrlLoadEvent SigningTrust::Load(bool initial) {
     next.generation = current_.generation + 1;
     current_ = std::move(next);
     cache_.clear();
+    tls_cache_.clear();
     generation_.store(current_.generation, std::memory_order_release);
   }
   return event;
@@ -156,27 +219,37 @@ bool SigningTrust::CheckCrlFiles(bool force) {
 }
 
 absl::Status SigningTrust::Validate(const security::Certificate& cert, absl::Time at) {
+  return ValidateCached(cert, at, /*tls=*/false);
+}
+
+absl::Status SigningTrust::ValidateTlsClient(const security::Certificate& cert, absl::Time at) {
+  return ValidateCached(cert, at, /*tls=*/true);
+}
+
+absl::Status SigningTrust::ValidateCached(const security::Certificate& cert, absl::Time at, bool tls) {
   CheckCrlFiles();
   Snapshot snap;
   {
     // The steady state: one lock and one lookup, no chain building.
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = cache_.find(&cert);
-    if (it != cache_.end() && it->second.generation == current_.generation && at >= it->second.from &&
+    const auto& cache = tls ? tls_cache_ : cache_;
+    auto it = cache.find(&cert);
+    if (it != cache.end() && it->second.generation == current_.generation && at >= it->second.from &&
         at < it->second.until) {
       return absl::OkStatus();
     }
     snap = current_;
   }
   chain_validations_.fetch_add(1, std::memory_order_relaxed);
-  absl::Status st = snap.validator->Validate(cert, at, security::KeyPurpose::kSigning);
+  absl::Status st = tls ? snap.tls_validator->Validate(cert, at, security::KeyPurpose::kTlsClient)
+                        : snap.validator->Validate(cert, at, security::KeyPurpose::kSigning);
   if (!st.ok()) return st;
   CacheEntry entry{snap.generation, std::max(cert.not_before(), snap.valid_from),
                    std::min(cert.not_after(), snap.valid_until)};
   if (at >= entry.from && at < entry.until) {
     std::lock_guard<std::mutex> lock(mu_);
     // Only for the CRL set it was checked against; a reload meanwhile cleared the cache.
-    if (current_.generation == snap.generation) cache_[&cert] = entry;
+    if (current_.generation == snap.generation) (tls ? tls_cache_ : cache_)[&cert] = entry;
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,6 @@
 // Signing keys and certificates through a real TLS gateway: per-request refusals of
 // unusable keys (expired, not yet valid, revoked, other CA, no digitalSignature, another
-// agency's, retired), key rotation by acceptance time, CRL reloads while serving,
+// agency's, retired), Ed25519 keys under INTL, key rotation by acceptance time, CRL reloads while serving,
 // gateway key rotation, signed evidence of deliveries and downloads, and
 // `caselinkctl verify` run as a program.
 #include <cstdio>
@@ -120,6 +120,19 @@ class SigningKeysTest : public ::testing::Test {
     ASSERT_TRUE(other_ca.ok());
     keys_["otherca"] = Issue("psb other CA", s - absl::Hours(24), s + year, security::CertificateProfile::kSigning,
                              *other_ca, other_ca_key->private_key_pem);
+    // INTL allows Ed25519 beside ECDSA P-256: an Ed25519 signing key from the same CA.
+    auto ed_key = security::GenerateEd25519KeyPair();
+    ASSERT_TRUE(ed_key.ok());
+    security::CertificateRequest ed_req;
+    ed_req.common_name = "psb ed25519";
+    ed_req.organization = "test";
+    ed_req.public_key_pem = ed_key->public_key_pem;
+    ed_req.profile = security::CertificateProfile::kSigning;
+    ed_req.not_before = s - absl::Hours(24);
+    ed_req.not_after = s + year;
+    auto ed_cert = security::IssueCertificate(ed_req, Slurp(Pki() + "/ca/ca.crt"), Slurp(Pki() + "/ca/ca.key"));
+    ASSERT_TRUE(ed_cert.ok()) << ed_cert.status();
+    keys_["ed25519"] = {ed_key->private_key_pem, *ed_cert};
     for (const auto& [name, key] : keys_) {
       Spit(KeyDir() + "/" + name + ".crt", key.cert_pem);
       Spit(KeyDir() + "/" + name + ".key", key.key_pem);
@@ -251,6 +264,38 @@ TEST_F(SigningKeysTest, KeyOfAnotherAgencyIsRefused) {
   ASSERT_TRUE(client.ok());
   ExpectReceiptRefused(**client, grpc::StatusCode::UNAUTHENTICATED,
                        "it belongs to agency '510100.epb'; an agency signs only with its own keys");
+}
+
+TEST_F(SigningKeysTest, Ed25519SignedEnvelopeIsAcceptedUnderIntlAndDeliveredVerifiable) {
+  const uint64_t audit_before = gateway_.AuditSize();
+  auto ed = PsbSigningWith("ed25519");
+  auto accepted = gateway_.Submit(*ed, testing::ActionEnvelope("K-1", "receipt"));
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(CaseVersion(), state_before_ + 1);
+  bool audited = false;
+  for (const auto& r : gateway_.AuditRecordsFrom(audit_before)) {
+    if (r.action() == "Submit/receipt" && r.outcome() == v1::AuditRecord::ACCEPTED) audited = r.actor_agency() == "510100.psb";
+  }
+  EXPECT_TRUE(audited);
+
+  // The EPB receives the envelope as signed, labelled Ed25519, and verifies it with the
+  // PSB's certificate alone; a flipped bit does not verify.
+  const v1::Delivery* receipt = nullptr;
+  auto deliveries = testing::ReadDeliveries(*gateway_.Client("510100.epb"), 10, absl::Seconds(2));
+  for (const auto& d : deliveries) {
+    if (d.action() == "receipt") receipt = &d;
+  }
+  ASSERT_NE(receipt, nullptr);
+  EXPECT_EQ(receipt->envelope().signature().algorithm(), v1::ED25519);
+  EXPECT_EQ(receipt->envelope().signature().key_id(), "510100.psb/ed25519");
+  auto cert = security::Certificate::FromPem(keys_["ed25519"].cert_pem);
+  ASSERT_TRUE(cert.ok());
+  auto verifier = security::CreateVerifierFromCertificate(**cert, security::SignatureAlgorithm::kEd25519);
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  EXPECT_TRUE((*verifier)->Verify(receipt->envelope().signature().value(), receipt->envelope().envelope()).ok());
+  std::string flipped = receipt->envelope().envelope();
+  flipped[flipped.size() / 2] ^= 0x01;
+  EXPECT_FALSE((*verifier)->Verify(receipt->envelope().signature().value(), flipped).ok());
 }
 
 TEST_F(SigningKeysTest, RotatedOutKeyIsRefusedAfterItsRetirementAndItsEarlierSignatureStaysVerifiable) {

@@ -1,12 +1,18 @@
 // Registry and config rules for signing keys: validity periods in RFC 3339, unusable
-// certificates reported instead of stopping the load, previous gateway keys.
+// certificates reported instead of stopping the load, previous gateway keys; agency TLS
+// certificates need clientAuth and are refused by name once revoked or out of date.
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
 #include "gateway/config.h"
 #include "gateway/registry.h"
+#include "gateway/tls_client_checks.h"
+#include "security/certificate.h"
 #include "security/pki.h"
 #include "tests/support/test_gateway.h"
 #include "tools/devpki/dev_pki.h"
@@ -105,6 +111,45 @@ TEST_F(RegistryKeysTest, ExpiredSigningCertificateLoadsWithAWarning) {
   EXPECT_NE((*registry)->warnings()[0].find("certificate has expired"), std::string::npos) << (*registry)->warnings()[0];
   // The key is there, so a request signed with it is refused by name rather than as unknown.
   EXPECT_NE((*registry)->FindSigningKey("510100.psb", "510100.psb/signing-1"), nullptr);
+}
+
+TEST_F(RegistryKeysTest, TlsCertificateWithoutClientAuthStopsTheLoadNamingTheAgency) {
+  for (auto& agency : *registry_.mutable_agencies()) {
+    if (agency.id() == "510100.psb") agency.set_tls_certificate_files(0, dir_ + "/agencies/510100.psb/signing.crt");
+  }
+  auto registry = Load();
+  ASSERT_FALSE(registry.ok());
+  EXPECT_NE(registry.status().message().find("agency '510100.psb'"), std::string::npos) << registry.status();
+  EXPECT_NE(registry.status().message().find("clientAuth"), std::string::npos) << registry.status();
+}
+
+TEST_F(RegistryKeysTest, TlsCertificateRefusalNamesTheAgencyAndTheProblem) {
+  auto psb_tls = security::Certificate::FromPem(Slurp(dir_ + "/agencies/510100.psb/tls.crt"));
+  ASSERT_TRUE(psb_tls.ok());
+  const absl::Time now = absl::Now();
+  auto crl = security::IssueCrl(Slurp(dir_ + "/ca/ca.crt"), Slurp(dir_ + "/ca/ca.key"), {(*psb_tls)->SerialHex()},
+                                now - absl::Hours(1), now + absl::Hours(24));
+  ASSERT_TRUE(crl.ok());
+  std::ofstream(dir_ + "/agencies.crl") << *crl;
+  registry_.add_signing_crl_files(dir_ + "/agencies.crl");
+  auto registry = Load(now);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  const security::Certificate* cert = (*registry)->FindTlsCertificate((*psb_tls)->Sha256Fingerprint());
+  ASSERT_NE(cert, nullptr);
+  auto revoked = CheckTlsClientCertificateAt(**registry, "510100.psb", *cert, now);
+  EXPECT_EQ(revoked.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(absl::StartsWith(revoked.message(), absl::StrCat("TLS client certificate of agency 510100.psb is revoked (serial ",
+                                                               (*psb_tls)->SerialHex(), ")")))
+      << revoked;
+  auto early = CheckTlsClientCertificateAt(**registry, "510100.psb", *cert, cert->not_before() - absl::Hours(1));
+  EXPECT_NE(early.message().find("TLS client certificate of agency 510100.psb is not valid before"), std::string::npos)
+      << early;
+  // The EPB's certificate is not on the CRL.
+  auto epb_tls = security::Certificate::FromPem(Slurp(dir_ + "/agencies/510100.epb/tls.crt"));
+  ASSERT_TRUE(epb_tls.ok());
+  const security::Certificate* epb = (*registry)->FindTlsCertificate((*epb_tls)->Sha256Fingerprint());
+  ASSERT_NE(epb, nullptr);
+  EXPECT_TRUE(CheckTlsClientCertificateAt(**registry, "510100.epb", *epb, now).ok());
 }
 
 TEST_F(RegistryKeysTest, PreviousGatewayKeysNeedAnIdAndACertificateOtherThanTheCurrent) {
