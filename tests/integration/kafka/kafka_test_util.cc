@@ -3,6 +3,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <memory>
 #include <random>
 
@@ -27,6 +28,25 @@ absl::Status Set(rd_kafka_conf_t* conf, const std::string& name, const std::stri
 }
 
 void QuietLog(const rd_kafka_t*, int, const char*, const char*) {}
+
+ConsumedRecord ToRecord(const rd_kafka_message_t* m) {
+  ConsumedRecord r;
+  r.partition = m->partition;
+  r.offset = m->offset;
+  if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+  rd_kafka_headers_t* headers = nullptr;
+  // The headers belong to the message; a copy is taken.
+  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name;
+    const void* value;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      r.headers.emplace_back(name, std::string(static_cast<const char*>(value), size));
+    }
+  }
+  return r;
+}
 
 absl::StatusOr<ClientPtr> NewClient(rd_kafka_type_t type, const KafkaClientOptions& client,
                                     const std::vector<std::pair<std::string, std::string>>& extra) {
@@ -134,22 +154,7 @@ absl::StatusOr<std::vector<ConsumedRecord>> ConsumeFromBeginning(const KafkaClie
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
     if (m == nullptr) continue;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      ConsumedRecord r;
-      r.partition = m->partition;
-      r.offset = m->offset;
-      if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
-      if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
-      rd_kafka_headers_t* headers = nullptr;
-      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char* name;
-        const void* value;
-        size_t size;
-        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-             ++i) {
-          r.headers.emplace_back(name, std::string(static_cast<const char*>(value), size));
-        }
-      }
-      records.push_back(std::move(r));
+      records.push_back(ToRecord(m));
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       error = absl::UnknownError(
           absl::StrCat("consumer error: ", rd_kafka_message_errstr(m), " (", rd_kafka_err2name(m->err), ")"));
@@ -158,6 +163,69 @@ absl::StatusOr<std::vector<ConsumedRecord>> ConsumeFromBeginning(const KafkaClie
   }
   rd_kafka_consumer_close(rk);
   if (!error.ok()) return error;
+  return records;
+}
+
+absl::StatusOr<std::vector<ConsumedRecord>> ConsumeToEnd(const KafkaClientOptions& client, const std::string& topic,
+                                                         int partitions, absl::Duration timeout,
+                                                         const std::string& group) {
+  auto consumer = NewClient(RD_KAFKA_CONSUMER, client, {{"group.id", group}, {"enable.auto.commit", "false"}});
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_t* rk = consumer->get();
+  rd_kafka_poll_set_consumer(rk);
+  const absl::Time deadline = absl::Now() + timeout;
+  // The end of each partition now; a partition is read once the record before it arrived.
+  std::vector<int64_t> end(partitions, 0);
+  std::vector<int64_t> next(partitions, 0);
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0;
+    const int wait_ms = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &end[p], wait_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat("end offset of ", topic, "[", p, "]: ", rd_kafka_err2str(err)));
+    }
+    next[p] = low;
+  }
+  rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(assignment, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_assign(rk, assignment);
+  rd_kafka_topic_partition_list_destroy(assignment);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return absl::InternalError(rd_kafka_err2str(err));
+
+  auto done = [&] {
+    for (int p = 0; p < partitions; ++p) {
+      if (next[p] < end[p]) return false;
+    }
+    return true;
+  };
+  std::vector<ConsumedRecord> records;
+  absl::Status error;
+  while (!done() && absl::Now() < deadline && error.ok()) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->partition >= 0 && m->partition < partitions) next[m->partition] = m->offset + 1;
+      records.push_back(ToRecord(m));
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      error = absl::UnknownError(
+          absl::StrCat("consumer error: ", rd_kafka_message_errstr(m), " (", rd_kafka_err2name(m->err), ")"));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  if (!error.ok()) return error;
+  if (!done()) {
+    std::vector<std::string> short_by;
+    for (int p = 0; p < partitions; ++p) {
+      if (next[p] < end[p]) short_by.push_back(absl::StrCat(topic, "[", p, "] at ", next[p], " of ", end[p]));
+    }
+    return absl::DeadlineExceededError(absl::StrCat("read ", records.size(), " records in ",
+                                                    absl::FormatDuration(timeout), " but not to the end: ",
+                                                    absl::StrJoin(short_by, ", ")));
+  }
   return records;
 }
 

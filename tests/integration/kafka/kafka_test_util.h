@@ -63,6 +63,13 @@ absl::StatusOr<std::vector<ConsumedRecord>> ConsumeFromBeginning(const KafkaClie
                                                                  size_t expected, absl::Duration timeout,
                                                                  const std::string& group = kTestConsumerGroup);
 
+// Reads partitions [0, partitions) of `topic` from the beginning up to their end offsets as
+// the broker reports them when the read starts: every record written before the call, however
+// many that is. DEADLINE_EXCEEDED if they did not all arrive within `timeout`.
+absl::StatusOr<std::vector<ConsumedRecord>> ConsumeToEnd(const KafkaClientOptions& client, const std::string& topic,
+                                                         int partitions, absl::Duration timeout,
+                                                         const std::string& group = kTestConsumerGroup);
+
 // Lets `principal` (e.g. "User:510100.psb") perform `operations` ("WRITE", "READ", "DESCRIBE")
 // on `topic` and read as kTestConsumerGroup, through a client that may create ACLs (the
 // PLAINTEXT super user).
