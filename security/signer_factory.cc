@@ -68,10 +68,11 @@ absl::StatusOr<std::unique_ptr<Verifier>> CreateVerifier(SignatureAlgorithm algo
   return absl::InvalidArgumentError(absl::StrCat("unknown signature algorithm ", static_cast<int>(algorithm)));
 }
 
-absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfPublicKey(absl::string_view spki_der) {
-  absl::StatusOr<internal::EvpPkeyPtr> pkey = internal::ParsePublicKeyDer(spki_der, "public key");
-  if (!pkey.ok()) return pkey.status();
-  switch (internal::KindOf(pkey->get())) {
+namespace {
+
+// The signature algorithm a parsed key signs with; `what` names the key in the error.
+absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfKey(EVP_PKEY* pkey, absl::string_view what) {
+  switch (internal::KindOf(pkey)) {
     case internal::KeyKind::kP256:
       return SignatureAlgorithm::kEcdsaP256Sha256;
     case internal::KeyKind::kEd25519:
@@ -81,25 +82,22 @@ absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfPublicKey(absl::string_vi
     case internal::KeyKind::kOther:
       break;
   }
-  return absl::UnimplementedError(absl::StrCat("public key is ", internal::KeyDescription(pkey->get()),
+  return absl::UnimplementedError(absl::StrCat(what, " is ", internal::KeyDescription(pkey),
                                                "; only EC P-256, Ed25519 and SM2 keys are supported"));
+}
+
+}  // namespace
+
+absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfPublicKey(absl::string_view spki_der) {
+  absl::StatusOr<internal::EvpPkeyPtr> pkey = internal::ParsePublicKeyDer(spki_der, "public key");
+  if (!pkey.ok()) return pkey.status();
+  return SignatureAlgorithmOfKey(pkey->get(), "public key");
 }
 
 absl::StatusOr<SignatureAlgorithm> SignatureAlgorithmOfPrivateKey(absl::string_view private_key_pem) {
   absl::StatusOr<internal::EvpPkeyPtr> pkey = internal::ParsePrivateKeyPem(private_key_pem, "private key");
   if (!pkey.ok()) return pkey.status();
-  switch (internal::KindOf(pkey->get())) {
-    case internal::KeyKind::kP256:
-      return SignatureAlgorithm::kEcdsaP256Sha256;
-    case internal::KeyKind::kEd25519:
-      return SignatureAlgorithm::kEd25519;
-    case internal::KeyKind::kSm2:
-      return SignatureAlgorithm::kSm2Sm3;
-    case internal::KeyKind::kOther:
-      break;
-  }
-  return absl::UnimplementedError(absl::StrCat("private key is ", internal::KeyDescription(pkey->get()),
-                                               "; only EC P-256, Ed25519 and SM2 keys are supported"));
+  return SignatureAlgorithmOfKey(pkey->get(), "private key");
 }
 
 absl::StatusOr<std::unique_ptr<Verifier>> CreateVerifierFromCertificate(const Certificate& certificate) {

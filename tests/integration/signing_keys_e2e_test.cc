@@ -419,10 +419,10 @@ TEST_F(SigningKeysTest, GatewayKeyRotatesWithoutFailingARequestAndPublishesThePr
   EXPECT_GT(by_new, 0);
 
   // GetGatewayInfo: the new key current, the old one previous.
-  auto stub = v1::GatewayService::NewStub(gateway_.Client("510100.pro")->channel());
+  auto gateway_service = v1::GatewayService::NewStub(gateway_.Client("510100.pro")->channel());
   grpc::ClientContext ctx;
   v1::GatewayInfo info;
-  ASSERT_TRUE(stub->GetGatewayInfo(&ctx, v1::GetGatewayInfoRequest(), &info).ok());
+  ASSERT_TRUE(gateway_service->GetGatewayInfo(&ctx, v1::GetGatewayInfoRequest(), &info).ok());
   ASSERT_EQ(info.keys_size(), 2);
   EXPECT_EQ(info.keys(0).key_id(), "gateway/signing-2");
   EXPECT_TRUE(info.keys(0).current());
