@@ -6,6 +6,8 @@
 # folder as JSON.
 #   ops/loadtest.sh [--runs N] [--duration SECONDS] [--workload transfer|mixed]
 #                   [--out DIR] [--no-open-loop] [-- extra caselink-loadgen flags]
+# Kafka mode: ops/loadtest.sh -- --kafka 127.0.0.1:19092 (the broker of ops/kafka.sh); each
+# run also measures the raw produce rate to that broker and the relay's drain time.
 # Environment: CASELINK_BENCH_BUILD_DIR (default build-bench), CASELINK_JOBS (default 2).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --no-open-loop) open_loop=0; shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done

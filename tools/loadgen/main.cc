@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "caselink/v1/services.grpc.pb.h"
 #include "gateway/config.h"
 #include "gateway/gateway_server.h"
 #include "security/certificate.h"
@@ -30,6 +32,7 @@
 #include "tools/loadgen/crypto_ceiling.h"
 #include "tools/loadgen/driver.h"
 #include "tools/loadgen/process_stats.h"
+#include "tools/loadgen/produce_baseline.h"
 #include "tools/loadgen/workload.h"
 
 namespace caselink::loadgen {
@@ -83,6 +86,14 @@ embedded gateway only:
   --max-batch N           store group-commit size (default: the gateway's, 256)
   --synchronous MODE      full (default, durable) or normal (not durable)
   --keep-data             keep the temp dir and print where it is
+  --kafka BOOTSTRAP       Kafka mode: the gateway relays every delivery to the
+                          brokers at BOOTSTRAP (PLAINTEXT, acks=all, idempotence)
+                          under a new topic prefix per run; reports the raw
+                          librdkafka produce rate of the same record size to the
+                          same broker measured right before the run, the ratio
+                          to it, and how long the relay took to drain the outbox
+  --kafka-partitions N    partitions of the run's topics (default 3)
+  --drain-timeout SECONDS how long to wait for the outbox to drain (default 180)
 
 output:
   --json                  one JSON object on stdout instead of the report
@@ -135,6 +146,9 @@ struct Options {
   uint32_t max_batch = 0;
   std::string synchronous;
   bool keep_data = false;
+  std::string kafka;
+  int kafka_partitions = 3;
+  double drain_timeout_seconds = 180;
   bool json = false;
   bool ceiling = true;
   std::vector<std::string> median_files;
@@ -249,6 +263,12 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       if (s.ok() && o.synchronous != "full" && o.synchronous != "normal") {
         s = absl::InvalidArgumentError("--synchronous is full or normal");
       }
+    } else if (name == "--kafka") {
+      s = text(o.kafka);
+    } else if (name == "--kafka-partitions") {
+      s = number(o.kafka_partitions);
+    } else if (name == "--drain-timeout") {
+      s = number(o.drain_timeout_seconds);
     } else if (name == "--keep-data") {
       o.keep_data = true;
     } else if (name == "--json") {
@@ -269,8 +289,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   }
   if (!o.embedded && o.pki.empty()) return absl::InvalidArgumentError("--target needs --pki DIR, the gateway's dev PKI");
   if (o.embedded && o.gateway_pid != 0) return absl::InvalidArgumentError("--gateway-pid is for an external gateway");
-  if (!o.embedded && (o.max_batch != 0 || !o.synchronous.empty() || o.keep_data)) {
-    return absl::InvalidArgumentError("--max-batch, --synchronous and --keep-data apply to --embedded-gateway only");
+  if (!o.embedded && (o.max_batch != 0 || !o.synchronous.empty() || o.keep_data || !o.kafka.empty())) {
+    return absl::InvalidArgumentError("--max-batch, --synchronous, --keep-data and --kafka apply to --embedded-gateway only");
   }
   if (o.duration_seconds <= 0 || o.duration_seconds > kMaxDurationSeconds) {
     return absl::InvalidArgumentError(absl::StrCat("--duration must be in (0, ", kMaxDurationSeconds,
@@ -280,6 +300,7 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   if (o.concurrency < 1 || o.connections < 1) return absl::InvalidArgumentError("--concurrency and --connections must be >= 1");
   if (o.envelope_bytes > 512 * 1024) return absl::InvalidArgumentError("--envelope-bytes is at most 524288");
   if (o.timeout_seconds <= 0) return absl::InvalidArgumentError("--timeout must be > 0");
+  if (o.kafka_partitions < 1) return absl::InvalidArgumentError("--kafka-partitions must be >= 1");
   return o;
 }
 
@@ -291,6 +312,7 @@ std::string RunTag() {
 // A gateway in this process, on loopback, with its own dev PKI and data dir.
 struct EmbeddedGateway {
   std::string dir;
+  std::string topic_prefix;  // Kafka mode: this run's topics start with it
   std::unique_ptr<GatewayServer> server;
   bool keep = false;
 
@@ -319,12 +341,47 @@ absl::Status StartEmbedded(const Options& o, EmbeddedGateway& gateway, std::stri
   if (!config.ok()) return config.status();
   if (o.max_batch != 0) config->mutable_store()->set_max_batch(o.max_batch);
   if (!o.synchronous.empty()) config->mutable_store()->set_synchronous(o.synchronous);
+  if (!o.kafka.empty()) {
+    // A fresh prefix per run: the topics start empty, so their offsets count this run's records.
+    gateway.topic_prefix = absl::StrCat("loadgen-", absl::ToUnixSeconds(absl::Now()), "-", RunTag());
+    v1::KafkaConfig* kafka = config->mutable_kafka();
+    kafka->set_bootstrap_servers(o.kafka);
+    kafka->set_topic_prefix(gateway.topic_prefix);
+    kafka->set_partitions(static_cast<uint32_t>(o.kafka_partitions));
+    kafka->set_replication_factor(1);
+  }
   absl::StatusOr<std::unique_ptr<GatewayServer>> server = GatewayServer::Start(*config);
   if (!server.ok()) return server.status();
   gateway.server = *std::move(server);
   pki = pki_options.dir;
   target = absl::StrCat("127.0.0.1:", gateway.server->port());
   return absl::OkStatus();
+}
+
+// The gateway's outbox backlog: deliveries not yet acknowledged by Kafka.
+absl::StatusOr<uint64_t> BusBacklog(v1::GatewayService::Stub& stub) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::GatewayInfo info;
+  const grpc::Status status = stub.GetGatewayInfo(&context, v1::GetGatewayInfoRequest(), &info);
+  if (!status.ok()) return absl::UnavailableError(absl::StrCat("GetGatewayInfo: ", status.error_message()));
+  if (!info.bus_enabled()) return absl::FailedPreconditionError("the gateway says it relays to no bus");
+  return info.bus_backlog();
+}
+
+// Polls the backlog until it is 0; returns the seconds that took.
+absl::StatusOr<double> WaitForDrain(v1::GatewayService::Stub& stub, absl::Duration timeout) {
+  const absl::Time start = absl::Now();
+  while (true) {
+    absl::StatusOr<uint64_t> backlog = BusBacklog(stub);
+    if (!backlog.ok()) return backlog.status();
+    if (*backlog == 0) return absl::ToDoubleSeconds(absl::Now() - start);
+    if (absl::Now() - start > timeout) {
+      return absl::DeadlineExceededError(absl::StrCat(*backlog, " deliveries still not on Kafka after ",
+                                                      absl::FormatDuration(timeout), " (see --drain-timeout)"));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
 }
 
 // The threads that used the most CPU during the run, in cores (user and
@@ -395,10 +452,22 @@ void PrintReport(const json& j) {
                 c["sign_per_cpu_second"].get<double>(), c["verify_per_cpu_second"].get<double>(),
                 c["cores"].get<int>(), c["handoffs_per_second"].get<double>());
   }
+  if (j.contains("kafka")) {
+    const json& k = j["kafka"];
+    std::printf("kafka:      %s, topics %s.*, %d partitions; raw produce baseline %.0f records/s of %llu bytes "
+                "(acks=all, idempotence, %llu records in %.1f s)\n",
+                k["bootstrap_servers"].get<std::string>().c_str(), k["topic_prefix"].get<std::string>().c_str(),
+                k["partitions"].get<int>(), k["produce_baseline"]["records_per_second"].get<double>(),
+                k["produce_baseline"]["record_bytes"].get<unsigned long long>(),
+                k["produce_baseline"]["records"].get<unsigned long long>(), k["produce_baseline"]["seconds"].get<double>());
+  }
   std::printf("run:        %.2f s, %llu sent, %llu OK: %.0f handoffs/s", run["wall_seconds"].get<double>(),
               run["sent"].get<unsigned long long>(), run["ok"].get<unsigned long long>(),
               run["throughput_per_second"].get<double>());
   if (run.contains("ratio_to_ceiling")) std::printf(" = %.3f x the crypto ceiling", run["ratio_to_ceiling"].get<double>());
+  if (run.contains("ratio_to_produce_baseline")) {
+    std::printf(", %.3f x the raw produce rate", run["ratio_to_produce_baseline"].get<double>());
+  }
   std::printf("\n");
   std::printf("            machine load average (1 min) %.2f at the start, %.2f at the end, on %d CPUs\n",
               run["load_average_1m"]["start"].get<double>(), run["load_average_1m"]["end"].get<double>(),
@@ -440,6 +509,15 @@ void PrintReport(const json& j) {
     std::printf("client:     CPU %.1f s (%.2f cores)\n", j["client"]["cpu_seconds"].get<double>(),
                 j["client"]["cpu_cores_used"].get<double>());
   }
+  if (j.contains("kafka") && j["kafka"].contains("relay")) {
+    const json& r = j["kafka"]["relay"];
+    std::printf("relay:      outbox %llu at the end of the run, drained in %.2f s; %llu records published "
+                "(%llu inbox, %.2f per handoff) in %.2f s from the run's start: %.0f records/s, %.0f inbox records/s\n",
+                r["backlog_at_run_end"].get<unsigned long long>(), r["drain_seconds"].get<double>(),
+                r["records_published"].get<unsigned long long>(), r["inbox_records_published"].get<unsigned long long>(),
+                r["inbox_records_per_handoff"].get<double>(), r["seconds_to_drained"].get<double>(), r["records_per_second"].get<double>(),
+                r["inbox_records_per_second"].get<double>());
+  }
   std::printf("receipts:   %llu of %llu sampled gateway signatures verify\n",
               j["receipts"]["verified"].get<unsigned long long>(), j["receipts"]["checked"].get<unsigned long long>());
 }
@@ -470,6 +548,11 @@ int Median(const Options& o) {
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"throughput_per_second", "/run/throughput_per_second"},
       {"ratio_to_ceiling", "/run/ratio_to_ceiling"},
+      {"ratio_to_produce_baseline", "/run/ratio_to_produce_baseline"},
+      {"produce_baseline_per_second", "/kafka/produce_baseline/records_per_second"},
+      {"relay_drain_seconds", "/kafka/relay/drain_seconds"},
+      {"relay_backlog_at_run_end", "/kafka/relay/backlog_at_run_end"},
+      {"relay_inbox_records_per_second", "/kafka/relay/inbox_records_per_second"},
       {"ceiling_handoffs_per_second", "/ceiling/handoffs_per_second"},
       {"latency_p50_ms", "/run/latency_ms/p50"},
       {"latency_p90_ms", "/run/latency_ms/p90"},
@@ -597,6 +680,35 @@ int Main(int argc, char** argv) {
                          {"handoffs_per_second", c->handoffs_per_second}};
   }
 
+  // Kafka mode: the raw produce rate next to which the relay is judged, also
+  // while the gateway is idle, to the same broker with the same settings.
+  std::optional<ProduceBaseline> produce_baseline;
+  std::unique_ptr<v1::GatewayService::Stub> gateway_stub;
+  if (!o.kafka.empty()) {
+    result["mode"] = "embedded+kafka";
+    Progress(absl::StrCat("measuring the raw produce rate to ", o.kafka, " (", o.envelope_bytes,
+                          "-byte records, acks=all, idempotence)"));
+    ProduceBaselineOptions p;
+    p.bootstrap_servers = o.kafka;
+    p.topic = embedded.topic_prefix + "-baseline";
+    p.partitions = o.kafka_partitions;
+    p.record_bytes = o.envelope_bytes;
+    absl::StatusOr<ProduceBaseline> b = MeasureProduceBaseline(p);
+    if (!b.ok()) return Fail(b.status());
+    produce_baseline = *b;
+    result["kafka"] = {{"bootstrap_servers", o.kafka},
+                       {"topic_prefix", embedded.topic_prefix},
+                       {"partitions", o.kafka_partitions},
+                       {"produce_baseline",
+                        {{"records_per_second", b->records_per_second},
+                         {"records", b->records},
+                         {"failed", b->failed},
+                         {"seconds", b->seconds},
+                         {"record_bytes", o.envelope_bytes},
+                         {"topic", p.topic}}}};
+    gateway_stub = v1::GatewayService::NewStub(channels.front());
+  }
+
   const std::string tag = RunTag();
   DriverOptions driver;
   driver.rate = o.rate;
@@ -628,6 +740,21 @@ int Main(int argc, char** argv) {
   }
   requests = std::min(requests, o.max_requests);
 
+  // The run starts with an empty outbox, so the drain measured after it is the run's own.
+  uint64_t records_before = 0;
+  uint64_t inbox_before = 0;
+  if (gateway_stub) {
+    absl::StatusOr<double> drained = WaitForDrain(*gateway_stub, absl::Seconds(o.drain_timeout_seconds));
+    if (!drained.ok()) return Fail(drained.status());
+    Progress(absl::StrFormat("warm-up deliveries on Kafka after %.1f s more", *drained));
+    absl::StatusOr<uint64_t> all = CountTopicRecords(o.kafka, embedded.topic_prefix + ".");
+    absl::StatusOr<uint64_t> inbox = CountTopicRecords(o.kafka, embedded.topic_prefix + ".inbox.");
+    if (!all.ok()) return Fail(all.status());
+    if (!inbox.ok()) return Fail(inbox.status());
+    records_before = *all;
+    inbox_before = *inbox;
+  }
+
   Progress(absl::StrCat("pre-signing ", requests, " envelopes"));
   WorkloadOptions w;
   w.kind = o.workload;
@@ -651,8 +778,15 @@ int Main(int argc, char** argv) {
   Progress(absl::StrFormat("running for %.0f s", o.duration_seconds));
   const std::map<int, ThreadCpu> threads_before = pid > 0 ? ReadThreadCpu(pid) : std::map<int, ThreadCpu>();
   const double load_before = LoadAverage1m();
+  const absl::Time run_start = absl::Now();
   const RunResult r = RunLoad(stubs, *workload, driver);
   const double load_after = LoadAverage1m();
+  std::optional<uint64_t> backlog_at_end;
+  if (gateway_stub) {
+    absl::StatusOr<uint64_t> backlog = BusBacklog(*gateway_stub);
+    if (!backlog.ok()) return Fail(backlog.status());
+    backlog_at_end = *backlog;
+  }
   absl::StatusOr<ProcessStats> gateway_after = pid > 0 ? ReadProcessStats(pid) : absl::StatusOr<ProcessStats>(ProcessStats{});
   if (!gateway_after.ok()) return Fail(gateway_after.status());
   absl::StatusOr<ProcessStats> client_after = ReadProcessStats(getpid());
@@ -672,6 +806,7 @@ int Main(int argc, char** argv) {
            {"ok_per_second", r.ok_per_second}};
   run["load_average_1m"] = {{"start", load_before}, {"end", load_after}};
   if (ceiling) run["ratio_to_ceiling"] = r.throughput() / ceiling->handoffs_per_second;
+  if (produce_baseline) run["ratio_to_produce_baseline"] = r.throughput() / produce_baseline->records_per_second;
   for (int code = 1; code < 17; ++code) {
     if (r.errors_by_code[code] == 0) continue;
     run["errors"][kCodeNames[code]] = r.errors_by_code[code];
@@ -695,6 +830,27 @@ int Main(int argc, char** argv) {
     const double client_cpu = client_after->cpu_seconds - client_before->cpu_seconds;
     result["client"] = {{"cpu_seconds", client_cpu},
                         {"cpu_cores_used", r.wall_seconds > 0 ? client_cpu / r.wall_seconds : 0}};
+  }
+  if (gateway_stub) {
+    // After the gateway figures, so the drain does not count as run time or CPU.
+    Progress(absl::StrCat("waiting for the relay to drain ", *backlog_at_end, " deliveries to Kafka"));
+    absl::StatusOr<double> drained = WaitForDrain(*gateway_stub, absl::Seconds(o.drain_timeout_seconds));
+    if (!drained.ok()) return Fail(drained.status());
+    const double to_drained = absl::ToDoubleSeconds(absl::Now() - run_start);
+    absl::StatusOr<uint64_t> all = CountTopicRecords(o.kafka, embedded.topic_prefix + ".");
+    absl::StatusOr<uint64_t> inbox = CountTopicRecords(o.kafka, embedded.topic_prefix + ".inbox.");
+    if (!all.ok()) return Fail(all.status());
+    if (!inbox.ok()) return Fail(inbox.status());
+    const uint64_t records = *all - records_before;
+    const uint64_t inbox_records = *inbox - inbox_before;
+    result["kafka"]["relay"] = {{"backlog_at_run_end", *backlog_at_end},
+                                {"drain_seconds", *drained},
+                                {"seconds_to_drained", to_drained},
+                                {"records_published", records},
+                                {"inbox_records_published", inbox_records},
+                                {"records_per_second", to_drained > 0 ? records / to_drained : 0},
+                                {"inbox_records_per_second", to_drained > 0 ? inbox_records / to_drained : 0},
+                                {"inbox_records_per_handoff", r.ok > 0 ? static_cast<double>(inbox_records) / r.ok : 0}};
   }
   const auto [checked, verified] = VerifyReceipts(pki, r);
   result["receipts"] = {{"checked", checked}, {"verified", verified}};
