@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <optional>
 #include <set>
@@ -861,6 +864,196 @@ TEST_F(GatewayRelayTest, EveryAcknowledgedHandoffReachesKafkaAcrossKill9) {
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), acknowledged)
       << "acknowledged but not on " << topic << ":" << missing;
   gateway.Kill();
+  std::filesystem::remove_all(dir);
+}
+
+// The acceptance run: thousands of handoffs from concurrent clients, the gateway killed at
+// random moments while requests are in flight, every client retrying the exact envelope it
+// was not answered for (a committed one comes back as a duplicate with its receipt).
+// Afterwards every acknowledged envelope is on the inbox topic of every agency it is
+// addressed to, each exactly once after deduplication by envelope id, and on the
+// order of each case holds on every inbox (transfer before filing at the procuratorate,
+// receipt before filing at the environmental bureau).
+TEST_F(GatewayRelayTest, KillsAtRandomMomentsWithRetryingClientsLoseNothingAndKeepCaseOrder) {
+  const std::string dir = testing::MakeTempDir();
+  DevPkiOptions options;
+  options.dir = dir + "/pki";
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir + "/data";
+  ASSERT_TRUE(InitDevPki(options).ok());
+  const std::string config = options.dir + "/gateway.yaml";
+  {
+    std::ofstream out(config, std::ios::app);
+    out << "\nkafka:\n  bootstrap_servers: \"" << bootstrap_ << "\"\n  topic_prefix: \"" << prefix_ << "\"\n";
+  }
+  auto connect = [&](const std::string& agency, int port) {
+    auto identity = LoadAgencyIdentity(options.dir, agency);
+    EXPECT_TRUE(identity.ok());
+    return std::move(*AgencyClient::Create(*identity, "127.0.0.1:" + std::to_string(port)));
+  };
+
+  // Every envelope is signed once, before the run: a retry sends the same bytes.
+  constexpr int kCases = 700;  // transfer, receipt and filing each: 2,100 handoffs
+  constexpr int kWorkers = 4;
+  constexpr int kKills = 5;
+  struct CaseEnvelopes {
+    std::string case_id;
+    v1::SignedEnvelope transfer;
+    v1::SignedEnvelope receipt;
+    v1::SignedEnvelope filing;
+  };
+  std::vector<CaseEnvelopes> cases(kCases);
+  {
+    auto epb = connect("510100.epb", 1);
+    auto psb = connect("510100.psb", 1);
+    for (int i = 0; i < kCases; ++i) {
+      cases[i].case_id = absl::StrCat("KR-", i);
+      auto transfer = epb->Sign(testing::TransferEnvelope(cases[i].case_id));
+      auto receipt = psb->Sign(testing::ActionEnvelope(cases[i].case_id, v1::Envelope::kReceipt));
+      auto filing = psb->Sign(testing::ActionEnvelope(cases[i].case_id, v1::Envelope::kFiling));
+      ASSERT_TRUE(transfer.ok() && receipt.ok() && filing.ok());
+      cases[i].transfer = *std::move(transfer);
+      cases[i].receipt = *std::move(receipt);
+      cases[i].filing = *std::move(filing);
+    }
+  }
+
+  // The clients of the gateway now running; replaced after each restart.
+  struct Clients {
+    std::shared_ptr<AgencyClient> epb;
+    std::shared_ptr<AgencyClient> psb;
+  };
+  std::mutex mu;
+  std::condition_variable restarted;
+  uint64_t generation = 0;
+  Clients current;
+  std::atomic<int> retries{0};
+  std::mutex acknowledged_mu;
+  std::set<std::string> acknowledged;  // envelope ids answered OK
+
+  auto submit_until_answered = [&](const v1::SignedEnvelope& envelope, bool by_psb) {
+    for (;;) {
+      Clients clients;
+      uint64_t seen = 0;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        restarted.wait(lock, [&] { return current.epb != nullptr; });
+        clients = current;
+        seen = generation;
+      }
+      auto response = (by_psb ? clients.psb : clients.epb)->SubmitSigned(envelope, absl::Seconds(5));
+      if (response.ok()) {
+        v1::Envelope e;
+        e.ParseFromString(envelope.envelope());
+        std::lock_guard<std::mutex> lock(acknowledged_mu);
+        acknowledged.insert(e.envelope_id());
+        return;
+      }
+      // Not answered: the gateway died or is dying. Send the same envelope to the next one.
+      ++retries;
+      std::unique_lock<std::mutex> lock(mu);
+      restarted.wait_for(lock, std::chrono::seconds(30), [&] { return generation != seen; });
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      for (int i = w; i < kCases; i += kWorkers) {
+        submit_until_answered(cases[i].transfer, false);
+        submit_until_answered(cases[i].receipt, true);
+        submit_until_answered(cases[i].filing, true);
+      }
+    });
+  }
+
+  std::mt19937 random(20261128);
+  std::uniform_int_distribution<int> pause_ms(150, 700);
+  auto start_gateway = [&]() {
+    auto gateway = std::make_unique<testing::GatewayProcess>(CASELINK_GATEWAY_BINARY, config, dir + "/ready");
+    const int port = gateway->WaitForPort();
+    EXPECT_GT(port, 0) << "gateway did not start";
+    Clients next{connect("510100.epb", port), connect("510100.psb", port)};
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      current = next;
+      ++generation;
+    }
+    restarted.notify_all();
+    return gateway;
+  };
+  {
+    auto gateway = start_gateway();
+    ASSERT_TRUE(testing::UploadStandardDocuments(*current.epb).ok());
+    for (int kill = 0; kill < kKills; ++kill) {
+      absl::SleepFor(absl::Milliseconds(pause_ms(random)));
+      gateway->Kill();  // SIGKILL with requests in flight
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        current = Clients();
+      }
+      gateway = start_gateway();
+    }
+    for (auto& worker : workers) worker.join();
+    ASSERT_EQ(acknowledged.size(), 3u * kCases);
+    std::printf("[ kill -9 ] %d kills, %d requests sent again after no answer\n", kKills, retries.load());
+
+    // Read every inbox to its end, deduplicate by envelope id, until all is there.
+    auto read_inbox = [&](const std::string& agency) {
+      std::vector<testing::ConsumedRecord> records;
+      const absl::Time deadline = absl::Now() + absl::Seconds(120);
+      for (;;) {
+        auto read = testing::ConsumeToEnd(Client(), InboxTopic(prefix_, agency), 1, absl::Seconds(60),
+                                          absl::StrCat(testing::kTestConsumerGroup, ".", agency));
+        EXPECT_TRUE(read.ok()) << read.status();
+        if (!read.ok()) return records;
+        records = *std::move(read);
+        std::set<std::string> ids;
+        for (const auto& r : records) ids.insert(Header(r, "envelope-id"));
+        // PSB: the transfers; PRO: transfers and filings; EPB: receipts and filings.
+        const size_t expected = agency == "510100.psb" ? static_cast<size_t>(kCases) : 2u * kCases;
+        if (ids.size() >= expected || absl::Now() >= deadline) return records;
+        absl::SleepFor(absl::Milliseconds(500));
+      }
+    };
+    auto pro = read_inbox("510100.pro");
+    auto psb = read_inbox("510100.psb");
+    auto epb = read_inbox("510100.epb");
+
+    // Who must have what: transfers reach PSB and PRO, receipts EPB, filings EPB and PRO.
+    auto ids_of = [&](const std::vector<testing::ConsumedRecord>& records) {
+      std::map<std::string, int64_t> first;  // envelope id -> first offset
+      for (const auto& r : records) first.emplace(Header(r, "envelope-id"), r.offset);
+      return first;
+    };
+    const auto pro_first = ids_of(pro);
+    const auto psb_first = ids_of(psb);
+    const auto epb_first = ids_of(epb);
+    auto id = [](const v1::SignedEnvelope& signed_envelope) {
+      v1::Envelope e;
+      e.ParseFromString(signed_envelope.envelope());
+      return e.envelope_id();
+    };
+    int missing = 0;
+    int out_of_order = 0;
+    auto before = [&](const std::map<std::string, int64_t>& first, const std::string& a, const std::string& b) {
+      if (first.contains(a) && first.contains(b) && first.at(a) > first.at(b)) ++out_of_order;
+    };
+    for (const CaseEnvelopes& c : cases) {
+      const std::string transfer = id(c.transfer), receipt = id(c.receipt), filing = id(c.filing);
+      missing += !pro_first.contains(transfer) + !psb_first.contains(transfer) + !epb_first.contains(receipt) +
+                 !epb_first.contains(filing) + !pro_first.contains(filing);
+      before(pro_first, transfer, filing);
+      before(epb_first, receipt, filing);
+    }
+    EXPECT_EQ(missing, 0) << "acknowledged envelopes missing from their inbox topics";
+    EXPECT_EQ(out_of_order, 0) << "cases whose envelopes reached an inbox out of case order";
+    EXPECT_EQ(pro_first.size(), 2u * kCases);
+    EXPECT_EQ(psb_first.size(), static_cast<size_t>(kCases));
+    EXPECT_EQ(epb_first.size(), 2u * kCases);
+    std::printf("[ kill -9 ] inbox records: PRO %zu, PSB %zu, EPB %zu for %d handoffs\n", pro.size(), psb.size(),
+                epb.size(), 3 * kCases);
+    gateway->Kill();
+  }
   std::filesystem::remove_all(dir);
 }
 
