@@ -95,6 +95,23 @@ class GatewayRelayTest : public ::testing::Test {
     EXPECT_TRUE(records.ok()) << records.status() << "\n" << log_.Text();
     return records.ok() ? *records : std::vector<testing::ConsumedRecord>{};
   }
+  // A dev PKI under `dir`/pki for a gateway run as a child process (any free port, data in
+  // `dir`/data), its gateway.yaml relaying to this test's broker and topic prefix.
+  void WriteProcessPki(const std::string& dir) {
+    DevPkiOptions options;
+    options.dir = dir + "/pki";
+    options.listen_address = "127.0.0.1:0";
+    options.data_dir = dir + "/data";
+    ASSERT_TRUE(InitDevPki(options).ok());
+    std::ofstream out(options.dir + "/gateway.yaml", std::ios::app);
+    out << "\nkafka:\n  bootstrap_servers: \"" << bootstrap_ << "\"\n  topic_prefix: \"" << prefix_ << "\"\n";
+  }
+  // A client of `agency` from that PKI for the gateway listening on `port`.
+  std::unique_ptr<AgencyClient> ConnectProcess(const std::string& dir, const std::string& agency, int port) {
+    auto identity = LoadAgencyIdentity(dir + "/pki", agency);
+    EXPECT_TRUE(identity.ok()) << identity.status();
+    return std::move(*AgencyClient::Create(*identity, "127.0.0.1:" + std::to_string(port)));
+  }
 
   std::string bootstrap_;
   std::string prefix_;
@@ -781,21 +798,9 @@ TEST(GatewayKafkaStartTest, UnreachableBrokerIsAClearStartError) {
 
 TEST_F(GatewayRelayTest, EveryAcknowledgedHandoffReachesKafkaAcrossKill9) {
   const std::string dir = testing::MakeTempDir();
-  DevPkiOptions options;
-  options.dir = dir + "/pki";
-  options.listen_address = "127.0.0.1:0";
-  options.data_dir = dir + "/data";
-  ASSERT_TRUE(InitDevPki(options).ok());
-  const std::string config = options.dir + "/gateway.yaml";
-  {
-    std::ofstream out(config, std::ios::app);
-    out << "\nkafka:\n  bootstrap_servers: \"" << bootstrap_ << "\"\n  topic_prefix: \"" << prefix_ << "\"\n";
-  }
-  auto connect = [&](const std::string& agency, int port) {
-    auto identity = LoadAgencyIdentity(options.dir, agency);
-    EXPECT_TRUE(identity.ok());
-    return std::move(*AgencyClient::Create(*identity, "127.0.0.1:" + std::to_string(port)));
-  };
+  ASSERT_NO_FATAL_FAILURE(WriteProcessPki(dir));
+  const std::string config = dir + "/pki/gateway.yaml";
+  auto connect = [&](const std::string& agency, int port) { return ConnectProcess(dir, agency, port); };
 
   constexpr int kRounds = 3;
   constexpr int kPerRound = 100;
@@ -871,26 +876,14 @@ TEST_F(GatewayRelayTest, EveryAcknowledgedHandoffReachesKafkaAcrossKill9) {
 // random moments while requests are in flight, every client retrying the exact envelope it
 // was not answered for (a committed one comes back as a duplicate with its receipt).
 // Afterwards every acknowledged envelope is on the inbox topic of every agency it is
-// addressed to, each exactly once after deduplication by envelope id, and on the
+// addressed to, each exactly once after deduplication by envelope id, and the
 // order of each case holds on every inbox (transfer before filing at the procuratorate,
 // receipt before filing at the environmental bureau).
 TEST_F(GatewayRelayTest, KillsAtRandomMomentsWithRetryingClientsLoseNothingAndKeepCaseOrder) {
   const std::string dir = testing::MakeTempDir();
-  DevPkiOptions options;
-  options.dir = dir + "/pki";
-  options.listen_address = "127.0.0.1:0";
-  options.data_dir = dir + "/data";
-  ASSERT_TRUE(InitDevPki(options).ok());
-  const std::string config = options.dir + "/gateway.yaml";
-  {
-    std::ofstream out(config, std::ios::app);
-    out << "\nkafka:\n  bootstrap_servers: \"" << bootstrap_ << "\"\n  topic_prefix: \"" << prefix_ << "\"\n";
-  }
-  auto connect = [&](const std::string& agency, int port) {
-    auto identity = LoadAgencyIdentity(options.dir, agency);
-    EXPECT_TRUE(identity.ok());
-    return std::move(*AgencyClient::Create(*identity, "127.0.0.1:" + std::to_string(port)));
-  };
+  ASSERT_NO_FATAL_FAILURE(WriteProcessPki(dir));
+  const std::string config = dir + "/pki/gateway.yaml";
+  auto connect = [&](const std::string& agency, int port) { return ConnectProcess(dir, agency, port); };
 
   // Every envelope is signed once, before the run: a retry sends the same bytes.
   constexpr int kCases = 700;  // transfer, receipt and filing each: 2,100 handoffs
