@@ -28,8 +28,10 @@ class ReaderPool;
 
 // A Store on one SQLite database in WAL mode. A single writer thread owns the
 // write connection and commits queued works in groups (one fsync per group);
-// readers borrow connections from a small read-only pool. SQLite types stay
-// inside sqlite_store.cc: the nested classes are only declared here.
+// a completion thread runs the groups' done callbacks in commit order, so the
+// writer starts the next group instead of answering callers; readers borrow
+// connections from a small read-only pool. SQLite types stay inside
+// sqlite_store.cc: the nested classes are only declared here.
 class SqliteStore : public Store {
  public:
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const SqliteStoreOptions& options);
@@ -80,7 +82,14 @@ class SqliteStore : public Store {
               std::unique_ptr<sqlite_internal::Connection> writer,
               std::unique_ptr<sqlite_internal::ReaderPool> readers);
 
+  // One committed (or failed) group's callbacks with their results.
+  struct Completion {
+    std::vector<Done> done;
+    std::vector<absl::Status> results;
+  };
+
   void WriterLoop();
+  void CompletionLoop();
   // Runs one group: BEGIN, a savepoint per work, COMMIT. Fills `results` with
   // each work's own status; returns non-OK if the group as a whole failed.
   absl::Status RunBatch(std::vector<Item>& batch, std::vector<absl::Status>& results);
@@ -94,12 +103,20 @@ class SqliteStore : public Store {
   std::deque<Item> queue_;  // guarded by mu_
   bool stopping_ = false;   // guarded by mu_
 
+  std::mutex completion_mu_;
+  std::condition_variable completion_ready_;
+  std::deque<Completion> completions_;  // guarded by completion_mu_
+  bool writer_done_ = false;            // guarded by completion_mu_
+
   std::atomic<uint64_t> commit_count_{0};
-  std::once_flag shutdown_once_;
+  std::once_flag writer_joined_;
+  std::once_flag completion_joined_;
   std::thread writer_thread_;
-  // Copied at start: writer_thread_ itself changes when joined, and Shutdown
+  std::thread completion_thread_;
+  // Copied at start: the std::thread objects change when joined, and Shutdown
   // may be called concurrently.
   std::thread::id writer_id_;
+  std::thread::id completion_id_;
 };
 
 }  // namespace caselink

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -803,6 +804,71 @@ TEST_F(StoreTest, RecoveryAfterReopen) {
                   })
                   .ok());
   EXPECT_GT(next_seq, first_seq + 1);
+}
+
+TEST_F(StoreTest, ASlowCallbackDoesNotHoldTheNextCommitAndCallbacksKeepCommitOrder) {
+  // Callbacks answer callers; they run on their own thread, so the writer
+  // commits the next group while one is slow, and they still run in order.
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::mutex order_mu;
+  std::vector<int> order;
+  DoneCounter counter;
+  std::vector<absl::Status> statuses(2);
+  Store::Done first = counter.Callback(&statuses[0]);
+  store_->Write([](StoreTransaction& txn) { return txn.PutCase(SimpleCase("case-0")); },
+                [&, first](absl::Status status) {
+                  entered.set_value();
+                  released.wait();
+                  {
+                    std::lock_guard<std::mutex> lock(order_mu);
+                    order.push_back(0);
+                  }
+                  first(status);
+                });
+  entered.get_future().wait();
+  Store::Done second = counter.Callback(&statuses[1]);
+  store_->Write([](StoreTransaction& txn) { return txn.PutCase(SimpleCase("case-1")); },
+                [&, second](absl::Status status) {
+                  {
+                    std::lock_guard<std::mutex> lock(order_mu);
+                    order.push_back(1);
+                  }
+                  second(status);
+                });
+  // The second write becomes durable and visible while the first callback
+  // is still blocked.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool committed = false;
+  while (!committed && std::chrono::steady_clock::now() < deadline) {
+    committed = store_->ReadCase("case-1").value_or(std::nullopt).has_value();
+    if (!committed) std::this_thread::yield();
+  }
+  EXPECT_TRUE(committed) << "the writer waited for a callback";
+  {
+    std::lock_guard<std::mutex> lock(order_mu);
+    EXPECT_TRUE(order.empty()) << "the second callback ran before the first finished";
+  }
+  release.set_value();
+  counter.WaitFor(2);
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+  EXPECT_TRUE(statuses[1].ok()) << statuses[1];
+  EXPECT_EQ(order, (std::vector<int>{0, 1}));
+}
+
+TEST_F(StoreTest, ShutdownFromACallbackStopsTheStore) {
+  std::promise<absl::Status> from_callback;
+  store_->Write([](StoreTransaction& txn) { return txn.PutCase(SimpleCase("case-0")); },
+                [&](absl::Status status) {
+                  store_->Shutdown();
+                  from_callback.set_value(status);
+                });
+  EXPECT_TRUE(from_callback.get_future().get().ok());
+  EXPECT_EQ(store_->WriteAndWait([](StoreTransaction&) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kUnavailable);
+  store_->Shutdown();  // from this thread: joins both threads
+  EXPECT_TRUE(store_->ReadCase("case-0").value_or(std::nullopt).has_value());
 }
 
 TEST_F(StoreTest, ShutdownDrainsThenRefuses) {
