@@ -708,11 +708,11 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
       d.set_envelope_id(e.envelope_id());
       d.set_action(std::string(ActionName(e.action_case())));
       d.set_sender_agency(actor.id());
-      *d.mutable_envelope() = s.signed_envelope;
-      *d.mutable_gateway_receipt() = *signed_receipt;
+      // Envelope and receipt are in the envelope's row (PutEnvelope above);
+      // the store joins them back when the delivery is read.
       d.set_case_state(t.to);
       *d.mutable_committed_at() = ToProto(now);
-      if (auto seq = txn.AddDelivery(d); !seq.ok()) return seq.status();
+      if (auto seq = txn.AddEnvelopeDelivery(d); !seq.ok()) return seq.status();
       s.notify_agencies.push_back(recipient);
     }
   }

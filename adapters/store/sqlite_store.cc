@@ -20,7 +20,7 @@ namespace caselink {
 namespace sqlite_internal {
 namespace {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 // Readers never block the WAL writer, and there is one writer; a lock wait
 // only happens against another process (a tool) on the same file.
 constexpr int kBusyTimeoutMs = 10000;
@@ -168,6 +168,13 @@ constexpr const char kSchemaV5[] = R"sql(
 CREATE INDEX IF NOT EXISTS deliveries_unpublished ON deliveries(seq) WHERE published = 0;
 )sql";
 
+// Version 6 lets a delivery refer to the stored envelope instead of carrying
+// a copy: a transfer to two agencies stored its 1 KiB signed envelope and the
+// signed receipt three times. Rows with envelope_ref set hold the delivery
+// without envelope and receipt; reads join them back from `envelopes`. Older
+// rows (NULL) carry their own copies and are read as they are.
+constexpr const char kSchemaV6Column[] = "ALTER TABLE deliveries ADD COLUMN envelope_ref TEXT";
+
 // Transaction control of the writer.
 constexpr const char kBegin[] = "BEGIN IMMEDIATE";
 constexpr const char kCommit[] = "COMMIT";
@@ -206,6 +213,7 @@ constexpr const char kSelectDocument[] =
 constexpr const char kSelectEnvelope[] =
     "SELECT envelope_id, digest, sender, case_id, signed_envelope, signed_receipt "
     "FROM envelopes WHERE envelope_id = ?1";
+constexpr const char kEnvelopeExists[] = "SELECT 1 FROM envelopes WHERE envelope_id = ?1";
 constexpr const char kInsertEnvelope[] =
     "INSERT INTO envelopes(envelope_id, digest, sender, case_id, signed_envelope, signed_receipt) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
@@ -230,15 +238,22 @@ constexpr const char kSelectAuditRange[] =
 constexpr const char kNextDeliverySeq[] =
     "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'), 0) + 1";
 constexpr const char kInsertDelivery[] =
-    "INSERT INTO deliveries(seq, agency, acked, proto) VALUES(?1, ?2, 0, ?3)";
+    "INSERT INTO deliveries(seq, agency, acked, proto, envelope_ref) VALUES(?1, ?2, 0, ?3, ?4)";
 constexpr const char kAckDeliveries[] =
     "UPDATE deliveries SET acked = 1 WHERE agency = ?1 AND acked = 0 AND seq <= ?2";
+// Delivery reads return the stored delivery, and for a row that refers to its
+// envelope the envelope's signed bytes and receipt (see CollectDeliveries).
+#define CASELINK_DELIVERY_COLUMNS \
+  "d.proto, d.envelope_ref, e.signed_envelope, e.signed_receipt FROM deliveries d " \
+  "LEFT JOIN envelopes e ON e.envelope_id = d.envelope_ref "
 constexpr const char kSelectPending[] =
-    "SELECT proto FROM deliveries WHERE agency = ?1 AND acked = 0 AND seq > ?2 "
-    "ORDER BY seq LIMIT ?3";
+    "SELECT " CASELINK_DELIVERY_COLUMNS
+    "WHERE d.agency = ?1 AND d.acked = 0 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3";
 constexpr const char kMarkPublished[] = "UPDATE deliveries SET published = 1 WHERE seq = ?1";
 constexpr const char kSelectUnpublished[] =
-    "SELECT proto FROM deliveries WHERE published = 0 AND seq > ?1 ORDER BY seq LIMIT ?2";
+    "SELECT " CASELINK_DELIVERY_COLUMNS
+    "WHERE d.published = 0 AND d.seq > ?1 ORDER BY d.seq LIMIT ?2";
+#undef CASELINK_DELIVERY_COLUMNS
 constexpr const char kCountUnpublished[] = "SELECT count(*) FROM deliveries WHERE published = 0";
 constexpr const char kSelectAckedThrough[] =
     "SELECT max(seq) FROM deliveries WHERE agency = ?1 AND acked = 1";
@@ -258,7 +273,7 @@ constexpr const char* kWriterStatements[] = {
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
     kInsertAudit,    kNextDeliverySeq, kInsertDelivery, kAckDeliveries,   kInsertMerkleNode,
     kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead, kDeleteDeadlines, kInsertDeadline,
-    kInsertCaseEvent, kMarkPublished,
+    kInsertCaseEvent, kMarkPublished, kEnvelopeExists,
 };
 constexpr const char* kReaderStatements[] = {
     kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
@@ -358,6 +373,7 @@ class Statement {
     if (bytes.empty()) return Check(sqlite3_bind_zeroblob(stmt_, index, 0));
     return Check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
   }
+  Statement& BindNull(int index) { return Check(sqlite3_bind_null(stmt_, index)); }
   Statement& BindInt64(int index, int64_t value) {
     return Check(sqlite3_bind_int64(stmt_, index, value));
   }
@@ -617,6 +633,33 @@ absl::StatusOr<std::vector<Message>> CollectProtos(Statement& stmt) {
   }
 }
 
+// Reads every row of a delivery select (kSelectPending, kSelectUnpublished):
+// a delivery stored by reference gets its envelope and receipt back from the
+// envelope's row, so readers always see a whole delivery.
+absl::StatusOr<std::vector<v1::Delivery>> CollectDeliveries(Statement& stmt) {
+  std::vector<v1::Delivery> out;
+  for (;;) {
+    absl::StatusOr<bool> row = stmt.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    absl::StatusOr<v1::Delivery> delivery = stmt.Proto<v1::Delivery>(0);
+    if (!delivery.ok()) return delivery.status();
+    if (!stmt.IsNull(1)) {
+      if (stmt.IsNull(2)) {
+        return absl::InternalError(absl::StrCat("delivery ", delivery->sequence(), " refers to envelope '",
+                                                stmt.Text(1), "', which is not stored"));
+      }
+      absl::StatusOr<v1::SignedEnvelope> envelope = stmt.Proto<v1::SignedEnvelope>(2);
+      if (!envelope.ok()) return envelope.status();
+      absl::StatusOr<v1::SignedSubmissionReceipt> receipt = stmt.Proto<v1::SignedSubmissionReceipt>(3);
+      if (!receipt.ok()) return receipt.status();
+      *delivery->mutable_envelope() = *std::move(envelope);
+      *delivery->mutable_gateway_receipt() = *std::move(receipt);
+    }
+    out.push_back(*std::move(delivery));
+  }
+}
+
 // Smallest string greater than every string starting with `prefix`, or
 // nullopt if there is none (the prefix is all 0xff bytes).
 std::optional<std::string> PrefixUpperBound(std::string prefix) {
@@ -810,24 +853,36 @@ class Transaction : public StoreTransaction {
     if (delivery.recipient_agency().empty()) {
       return absl::InvalidArgumentError("delivery without recipient_agency");
     }
-    int64_t seq = 0;
-    {
-      absl::StatusOr<Statement> next = db_.Get(kNextDeliverySeq);
-      if (!next.ok()) return next.status();
-      absl::StatusOr<bool> row = next->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) return absl::InternalError("no next delivery sequence");
-      seq = next->Int64(0);
-    }
+    absl::StatusOr<int64_t> seq = NextDeliverySequence();
+    if (!seq.ok()) return seq.status();
     v1::Delivery stored = delivery;
-    stored.set_sequence(static_cast<uint64_t>(seq));
-    absl::StatusOr<std::string> bytes = Serialize(stored);
-    if (!bytes.ok()) return bytes.status();
-    absl::StatusOr<Statement> stmt = db_.Get(kInsertDelivery);
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindInt64(1, seq).BindText(2, delivery.recipient_agency()).BindBlob(3, *bytes);
-    if (absl::Status s = stmt->Run(); !s.ok()) return s;
-    return static_cast<uint64_t>(seq);
+    stored.set_sequence(static_cast<uint64_t>(*seq));
+    return InsertDelivery(*seq, stored, /*envelope_ref=*/std::nullopt);
+  }
+
+  absl::StatusOr<uint64_t> AddEnvelopeDelivery(const v1::Delivery& delivery) override {
+    if (delivery.has_envelope() || delivery.has_gateway_receipt()) {
+      return absl::InvalidArgumentError("a delivery of a stored envelope carries neither envelope nor receipt");
+    }
+    if (delivery.recipient_agency().empty()) {
+      return absl::InvalidArgumentError("delivery without recipient_agency");
+    }
+    // The envelope's row is written in the same transaction before its
+    // deliveries; a reference to nothing would fail every later read.
+    absl::StatusOr<Statement> exists = db_.Get(kEnvelopeExists);
+    if (!exists.ok()) return exists.status();
+    exists->BindText(1, delivery.envelope_id());
+    absl::StatusOr<bool> found = exists->Step();
+    if (!found.ok()) return found.status();
+    if (!*found) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("delivery of envelope '", delivery.envelope_id(), "', which is not stored"));
+    }
+    absl::StatusOr<int64_t> seq = NextDeliverySequence();
+    if (!seq.ok()) return seq.status();
+    v1::Delivery stored = delivery;
+    stored.set_sequence(static_cast<uint64_t>(*seq));
+    return InsertDelivery(*seq, stored, delivery.envelope_id());
   }
 
   absl::StatusOr<uint64_t> AcknowledgeDeliveries(std::string_view agency,
@@ -870,6 +925,28 @@ class Transaction : public StoreTransaction {
   }
 
  private:
+  absl::StatusOr<int64_t> NextDeliverySequence() {
+    absl::StatusOr<Statement> next = db_.Get(kNextDeliverySeq);
+    if (!next.ok()) return next.status();
+    absl::StatusOr<bool> row = next->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::InternalError("no next delivery sequence");
+    return next->Int64(0);
+  }
+
+  absl::StatusOr<uint64_t> InsertDelivery(int64_t seq, const v1::Delivery& stored,
+                                          std::optional<std::string_view> envelope_ref) {
+    absl::StatusOr<std::string> bytes = Serialize(stored);
+    if (!bytes.ok()) return bytes.status();
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertDelivery);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindInt64(1, seq).BindText(2, stored.recipient_agency()).BindBlob(3, *bytes);
+    if (envelope_ref.has_value()) stmt->BindText(4, *envelope_ref);
+    else stmt->BindNull(4);
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    return static_cast<uint64_t>(seq);
+  }
+
   Connection& db_;
 };
 
@@ -929,6 +1006,14 @@ absl::Status ApplySchemaV5(Connection& db) {
   return db.ExecScript(kSchemaV5);
 }
 
+absl::Status ApplySchemaV6(Connection& db) {
+  absl::StatusOr<std::string> has = db.QueryText(
+      "SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'envelope_ref'");
+  if (!has.ok()) return has.status();
+  if (*has != "0") return absl::OkStatus();
+  return db.ExecScript(kSchemaV6Column);
+}
+
 absl::Status CreateOrCheckSchema(Connection& db) {
   // IMMEDIATE: two processes opening a new file must not both create it.
   if (absl::Status s = db.ExecScript("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -946,7 +1031,8 @@ absl::Status CreateOrCheckSchema(Connection& db) {
       if (absl::Status s = db.ExecScript(kSchemaV3); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV4); !s.ok()) return s;
       if (absl::Status s = ApplySchemaV5(db); !s.ok()) return s;
-      return db.ExecScript("INSERT INTO schema_version(version) VALUES(5)");
+      if (absl::Status s = ApplySchemaV6(db); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(6)");
     }
     if (*version == "1" || *version == "2") {
       // Upgrade in place, in the same transaction: versions 2 and 3 only add
@@ -976,7 +1062,11 @@ absl::Status CreateOrCheckSchema(Connection& db) {
     }
     if (*version == "4") {
       if (absl::Status s = ApplySchemaV5(db); !s.ok()) return s;
-      return db.ExecScript("UPDATE schema_version SET version = 5");
+      *version = "5";
+    }
+    if (*version == "5") {
+      if (absl::Status s = ApplySchemaV6(db); !s.ok()) return s;
+      return db.ExecScript("UPDATE schema_version SET version = 6");
     }
     if (*version != std::to_string(kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -1297,7 +1387,7 @@ absl::StatusOr<std::vector<v1::Delivery>> SqliteStore::ReadPendingDeliveries(
   stmt->BindText(1, agency)
       .BindInt64(2, sqlite_internal::ClampToInt64(after_sequence))
       .BindInt64(3, limit);
-  return sqlite_internal::CollectProtos<v1::Delivery>(*stmt);
+  return sqlite_internal::CollectDeliveries(*stmt);
 }
 
 absl::StatusOr<std::vector<v1::Delivery>> SqliteStore::ReadUnpublishedDeliveries(
@@ -1306,7 +1396,7 @@ absl::StatusOr<std::vector<v1::Delivery>> SqliteStore::ReadUnpublishedDeliveries
   absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectUnpublished);
   if (!stmt.ok()) return stmt.status();
   stmt->BindInt64(1, sqlite_internal::ClampToInt64(after_sequence)).BindInt64(2, limit);
-  return sqlite_internal::CollectProtos<v1::Delivery>(*stmt);
+  return sqlite_internal::CollectDeliveries(*stmt);
 }
 
 absl::StatusOr<uint64_t> SqliteStore::CountUnpublishedDeliveries() {

@@ -140,6 +140,24 @@ class StoreTransaction {
   // Adds a pending delivery; assigns and returns its sequence (monotonic over
   // the whole store, so per recipient too). `delivery.sequence()` is ignored.
   virtual absl::StatusOr<uint64_t> AddDelivery(const v1::Delivery& delivery) = 0;
+  // Adds a pending delivery of the envelope stored under
+  // `delivery.envelope_id()` (PutEnvelope, earlier in the same transaction),
+  // given without envelope and receipt: the store keeps the envelope once and
+  // readers get the delivery whole. FAILED_PRECONDITION if no such envelope
+  // is stored. The default stores a full copy.
+  virtual absl::StatusOr<uint64_t> AddEnvelopeDelivery(const v1::Delivery& delivery) {
+    absl::StatusOr<std::optional<StoredEnvelope>> stored = GetEnvelope(delivery.envelope_id());
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) {
+      return absl::FailedPreconditionError("delivery of an envelope that is not stored");
+    }
+    v1::Delivery whole = delivery;
+    if (!whole.mutable_envelope()->ParseFromString((*stored)->signed_envelope) ||
+        !whole.mutable_gateway_receipt()->ParseFromString((*stored)->signed_receipt)) {
+      return absl::InternalError("stored envelope or receipt does not parse");
+    }
+    return AddDelivery(whole);
+  }
   // Marks the agency's deliveries with sequence <= `through` acknowledged;
   // returns how many were newly acknowledged.
   virtual absl::StatusOr<uint64_t> AcknowledgeDeliveries(std::string_view agency, uint64_t through) = 0;

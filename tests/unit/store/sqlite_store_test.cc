@@ -538,6 +538,67 @@ TEST_F(StoreTest, DeliveriesPendingAndAcknowledged) {
 }
 
 // Publication on the bus is tracked apart from the agency's acknowledgement.
+std::vector<std::string> RawQuery(const std::string& dir, const char* sql);  // below
+
+// A transfer's deliveries refer to its stored envelope instead of carrying
+// copies; every read returns them whole.
+TEST_F(StoreTest, EnvelopeDeliveriesStoreTheEnvelopeOnceAndReadWhole) {
+  v1::SignedEnvelope signed_envelope;
+  signed_envelope.set_envelope(std::string(1024, 'e'));
+  signed_envelope.mutable_signature()->set_key_id("510100.epb/sign-1");
+  signed_envelope.mutable_signature()->set_value(std::string(64, 's'));
+  v1::SignedSubmissionReceipt receipt;
+  receipt.set_receipt(std::string(200, 'r'));
+  receipt.mutable_signature()->set_value(std::string(64, 'g'));
+  StoredEnvelope envelope{"env-1", "digest", "510100.epb", "case-1", signed_envelope.SerializeAsString(),
+                          receipt.SerializeAsString()};
+  absl::Status written = store_->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+    if (absl::Status s = txn.PutEnvelope(envelope); !s.ok()) return s;
+    for (const char* agency : {"510100.psb", "510100.pro"}) {
+      v1::Delivery d = MakeDelivery(agency, "case-1");
+      d.set_envelope_id("env-1");
+      if (auto seq = txn.AddEnvelopeDelivery(d); !seq.ok()) return seq.status();
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(written.ok()) << written;
+
+  for (const char* agency : {"510100.psb", "510100.pro"}) {
+    absl::StatusOr<std::vector<v1::Delivery>> pending = store_->ReadPendingDeliveries(agency, 0, 10);
+    ASSERT_TRUE(pending.ok()) << pending.status();
+    ASSERT_EQ(pending->size(), 1u) << agency;
+    EXPECT_EQ((*pending)[0].recipient_agency(), agency);
+    EXPECT_EQ((*pending)[0].envelope().SerializeAsString(), envelope.signed_envelope);
+    EXPECT_EQ((*pending)[0].gateway_receipt().SerializeAsString(), envelope.signed_receipt);
+  }
+  absl::StatusOr<std::vector<v1::Delivery>> unpublished = store_->ReadUnpublishedDeliveries(0, 10);
+  ASSERT_TRUE(unpublished.ok()) << unpublished.status();
+  ASSERT_EQ(unpublished->size(), 2u);
+  for (const v1::Delivery& d : *unpublished) {
+    EXPECT_EQ(d.envelope().SerializeAsString(), envelope.signed_envelope);
+    EXPECT_EQ(d.gateway_receipt().SerializeAsString(), envelope.signed_receipt);
+  }
+  // Stored once: each delivery row is far smaller than the envelope it refers to.
+  EXPECT_EQ(RawQuery(dir_.path(), "SELECT count(*) FROM deliveries WHERE length(proto) < 200 AND "
+                                  "envelope_ref = 'env-1'"),
+            std::vector<std::string>{"2"});
+}
+
+TEST_F(StoreTest, EnvelopeDeliveryNeedsTheStoredEnvelopeAndNoCopy) {
+  v1::Delivery d = MakeDelivery("510100.psb", "case-1");
+  d.set_envelope_id("env-missing");
+  absl::Status missing = store_->WriteAndWait(
+      [&](StoreTransaction& txn) { return txn.AddEnvelopeDelivery(d).status(); });
+  EXPECT_EQ(missing.code(), absl::StatusCode::kFailedPrecondition) << missing;
+  EXPECT_NE(missing.message().find("env-missing"), std::string::npos) << missing;
+
+  d.mutable_envelope()->set_envelope("copy");
+  absl::Status copied = store_->WriteAndWait(
+      [&](StoreTransaction& txn) { return txn.AddEnvelopeDelivery(d).status(); });
+  EXPECT_EQ(copied.code(), absl::StatusCode::kInvalidArgument) << copied;
+  EXPECT_TRUE(store_->ReadPendingDeliveries("510100.psb", 0, 10).value().empty());
+}
+
 TEST_F(StoreTest, DeliveriesPublishedIndependentlyOfAcknowledgement) {
   std::vector<uint64_t> seqs;
   ASSERT_TRUE(store_
@@ -1132,7 +1193,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"5"});
+            std::vector<std::string>{"6"});
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                      "'sqlite_%' ORDER BY name"),
@@ -1156,7 +1217,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
 TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
   TempDir dir;
   ASSERT_NE(OpenOrDie(dir.path()), nullptr);
-  RawQuery(dir.path(), "UPDATE schema_version SET version = 6");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 7");
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
 }
@@ -1182,7 +1243,7 @@ TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"5"});
+            std::vector<std::string>{"6"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master "
                                  "WHERE name = 'merkle_nodes'"),
             std::vector<std::string>{"1"});
@@ -1210,15 +1271,39 @@ TEST(StoreSchemaTest, UpgradesVersion4FileInPlace) {
   }
   RawQuery(dir.path(), "DROP INDEX deliveries_unpublished");
   RawQuery(dir.path(), "ALTER TABLE deliveries DROP COLUMN published");
+  RawQuery(dir.path(), "ALTER TABLE deliveries DROP COLUMN envelope_ref");
   RawQuery(dir.path(), "UPDATE schema_version SET version = 4");
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"5"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
   absl::StatusOr<std::vector<v1::Delivery>> unpublished = store->ReadUnpublishedDeliveries(0, 10);
   ASSERT_TRUE(unpublished.ok()) << unpublished.status();
   ASSERT_EQ(unpublished->size(), 1u);
   EXPECT_EQ((*unpublished)[0].case_id(), "case-v4");
+}
+
+// A version 5 file keeps its deliveries with their own envelope copies; after
+// the upgrade they read as before and new ones may refer to envelopes.
+TEST(StoreSchemaTest, UpgradesVersion5FileInPlace) {
+  TempDir dir;
+  v1::Delivery old = MakeDelivery("510100.psb", "case-v5");
+  old.mutable_envelope()->set_envelope("copied envelope");
+  {
+    std::unique_ptr<Store> store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->WriteAndWait([&](StoreTransaction& txn) { return txn.AddDelivery(old).status(); }).ok());
+  }
+  RawQuery(dir.path(), "ALTER TABLE deliveries DROP COLUMN envelope_ref");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 5");
+
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
+  absl::StatusOr<std::vector<v1::Delivery>> pending = store->ReadPendingDeliveries("510100.psb", 0, 10);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].envelope().envelope(), "copied envelope");
 }
 
 TEST(StoreSchemaTest, NotADatabaseIsInternal) {
