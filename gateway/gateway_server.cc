@@ -1,6 +1,7 @@
 // Gateway assembly and lifecycle.
 #include "gateway/gateway_server.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -30,6 +31,7 @@
 #include "gateway/kafka_audit_relay.h"
 #include "gateway/kafka_ingress.h"
 #include "gateway/kafka_relay.h"
+#include "gateway/receipt_signing_pool.h"
 #include "gateway/registry.h"
 #include "gateway/services.h"
 #include "gateway/submission_pipeline.h"
@@ -199,8 +201,14 @@ class GatewayServerImpl final : public GatewayServer {
     deadline_engine_ = std::make_unique<DeadlineEngine>(DeadlineEngineDeps{
         *store_, *registry_, *clock_, *hub_,
         [this](StoreTransaction& txn, v1::AuditRecord r) { return pipeline_->AppendAudit(txn, std::move(r)); }});
-    pipeline_ = std::make_unique<SubmissionPipeline>(PipelineDeps{*store_, *registry_, *signer_, *clock_, *blobs_, *hub_,
-                                                                  config_, calendar_.get(), deadline_engine_.get()});
+    // One signing thread per CPU (at most 4): at full load the writer queues a
+    // group's receipts faster than one thread signs them.
+    receipt_signing_ = std::make_unique<ReceiptSigningPool>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+    PipelineDeps pipeline_deps{*store_, *registry_, *signer_, *clock_, *blobs_, *hub_,
+                               config_, calendar_.get(), deadline_engine_.get()};
+    pipeline_deps.keyring = keyring_.get();
+    pipeline_deps.receipt_signing = receipt_signing_.get();
+    pipeline_ = std::make_unique<SubmissionPipeline>(pipeline_deps);
     peers_ = std::make_unique<PeerIdentifier>(*registry_, clock_.get());
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
     ctx.gateway_keys = keyring_.get();
@@ -361,6 +369,8 @@ class GatewayServerImpl final : public GatewayServer {
   std::string gateway_cert_pem_;
   std::unique_ptr<AgencyRegistry> registry_;
   std::unique_ptr<GatewayKeyring> keyring_;
+  // Before store_: destroyed after it, since the writer waits for its signatures.
+  std::unique_ptr<ReceiptSigningPool> receipt_signing_;
   const security::Signer* signer_ = nullptr;  // the keyring, for receipts on the writer thread
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;

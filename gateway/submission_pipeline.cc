@@ -5,6 +5,7 @@
 #include "gateway/submission_pipeline.h"
 
 #include <algorithm>
+#include <optional>
 #include <regex>
 
 #include <google/protobuf/util/time_util.h>
@@ -580,7 +581,22 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
       return refuse(absl::AlreadyExistsError(absl::StrCat("envelope id '", e.envelope_id(),
                                                           "' was already used for different content; use a new id for a new envelope")));
     }
-    if (!s.response.mutable_receipt()->ParseFromString(stored.signed_receipt)) {
+    if (stored.signed_receipt.empty()) {
+      // The original is in this same group and its receipt is still being
+      // signed: its step (registered earlier, so run earlier) sets it.
+      Submission* retry = &s;  // alive until its done callback, after the commit
+      if (auto st = txn.BeforeCommit([retry, id = e.envelope_id()](StoreTransaction& txn) -> absl::Status {
+            auto original = txn.GetEnvelope(id);
+            if (!original.ok()) return original.status();
+            if (!original->has_value() || !retry->response.mutable_receipt()->ParseFromString((**original).signed_receipt)) {
+              return absl::InternalError(absl::StrCat("the receipt of envelope ", id, " was not stored"));
+            }
+            return absl::OkStatus();
+          });
+          !st.ok()) {
+        return st;
+      }
+    } else if (!s.response.mutable_receipt()->ParseFromString(stored.signed_receipt)) {
       return absl::InternalError("stored receipt does not parse");
     }
     s.response.set_duplicate(true);
@@ -657,11 +673,22 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   receipt.set_sender_agency(actor.id());
   v1::SignedSubmissionReceipt* signed_receipt = s.response.mutable_receipt();
   signed_receipt->set_receipt(SerializeCanonical(receipt));
-  auto gateway_signature = deps_.gateway_signer.Sign(signed_receipt->receipt());
-  if (!gateway_signature.ok()) return gateway_signature.status();
-  signed_receipt->mutable_signature()->set_algorithm(ToProtoAlgorithm(deps_.gateway_signer.algorithm()));
-  signed_receipt->mutable_signature()->set_key_id(deps_.gateway_signer.key_id());
-  signed_receipt->mutable_signature()->set_value(*gateway_signature);
+  std::optional<ReceiptSigningPool::Signature> pending_signature;
+  if (deps_.receipt_signing != nullptr && deps_.keyring != nullptr) {
+    // Pinned here, on the writer, where rotations happen: the key id in the
+    // receipt is the key that signs it.
+    std::shared_ptr<const GatewaySigningKey> key = deps_.keyring->Current();
+    signed_receipt->mutable_signature()->set_algorithm(ToProtoAlgorithm(key->signer->algorithm()));
+    signed_receipt->mutable_signature()->set_key_id(key->signer->key_id());
+    pending_signature = deps_.receipt_signing->Sign(std::shared_ptr<const security::Signer>(key, key->signer.get()),
+                                                    signed_receipt->receipt());
+  } else {
+    auto gateway_signature = deps_.gateway_signer.Sign(signed_receipt->receipt());
+    if (!gateway_signature.ok()) return gateway_signature.status();
+    signed_receipt->mutable_signature()->set_algorithm(ToProtoAlgorithm(deps_.gateway_signer.algorithm()));
+    signed_receipt->mutable_signature()->set_key_id(deps_.gateway_signer.key_id());
+    signed_receipt->mutable_signature()->set_value(*gateway_signature);
+  }
 
   v1::TimelineEvent event;
   event.set_case_id(e.case_id());
@@ -677,9 +704,22 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   event.set_audit_index(*audit_index);
   event.set_remarks(e.remarks());
 
-  StoredEnvelope stored{e.envelope_id(), s.digest, actor.id(), e.case_id(),
-                        s.signed_envelope.SerializeAsString(), signed_receipt->SerializeAsString()};
+  // With the signature still pending, the row is written now (a retry later
+  // in the group finds it) and its receipt set by the step below.
+  StoredEnvelope stored{e.envelope_id(), s.digest, actor.id(), e.case_id(), s.signed_envelope.SerializeAsString(),
+                        pending_signature ? std::string() : signed_receipt->SerializeAsString()};
   if (auto st = txn.PutEnvelope(stored); !st.ok()) return st;
+  if (pending_signature) {
+    Submission* accepted = &s;  // alive until its done callback, after the commit
+    auto finish = [accepted, signature = *pending_signature](StoreTransaction& txn) -> absl::Status {
+      const absl::StatusOr<std::string>& value = signature.get();
+      if (!value.ok()) return value.status();
+      v1::SignedSubmissionReceipt* r = accepted->response.mutable_receipt();
+      r->mutable_signature()->set_value(*value);
+      return txn.SetEnvelopeReceipt(accepted->envelope.envelope_id(), r->SerializeAsString());
+    };
+    if (auto st = txn.BeforeCommit(std::move(finish)); !st.ok()) return st;
+  }
   if (auto st = txn.PutCase(next); !st.ok()) return st;
   if (auto st = txn.AppendTimelineEvent(event); !st.ok()) return st;
   for (const auto& doc : e.documents()) {

@@ -16,7 +16,9 @@
 #include "gateway/crypto_profile.h"
 #include "gateway/deadlines/holiday_calendar.h"
 #include "gateway/delivery_hub.h"
+#include "gateway/gateway_keyring.h"
 #include "gateway/lifecycle.h"
+#include "gateway/receipt_signing_pool.h"
 #include "gateway/registry.h"
 #include "security/signature.h"
 
@@ -44,6 +46,11 @@ struct PipelineDeps {
   // Told of deadlines started, moved and stopped once they are durable; null
   // when nothing schedules them (the store still records them).
   DeadlineEngine* deadlines = nullptr;
+  // With both set, receipts are signed by the pool with the keyring's key
+  // pinned on the writer, and collected just before the group commits;
+  // otherwise gateway_signer signs on the writer.
+  const GatewayKeyring* keyring = nullptr;
+  ReceiptSigningPool* receipt_signing = nullptr;
 };
 
 class SubmissionPipeline {

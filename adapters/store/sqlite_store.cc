@@ -213,6 +213,8 @@ constexpr const char kSelectDocument[] =
 constexpr const char kSelectEnvelope[] =
     "SELECT envelope_id, digest, sender, case_id, signed_envelope, signed_receipt "
     "FROM envelopes WHERE envelope_id = ?1";
+constexpr const char kUpdateEnvelopeReceipt[] =
+    "UPDATE envelopes SET signed_receipt = ?2 WHERE envelope_id = ?1";
 constexpr const char kEnvelopeExists[] = "SELECT 1 FROM envelopes WHERE envelope_id = ?1";
 constexpr const char kInsertEnvelope[] =
     "INSERT INTO envelopes(envelope_id, digest, sender, case_id, signed_envelope, signed_receipt) "
@@ -273,7 +275,7 @@ constexpr const char* kWriterStatements[] = {
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
     kInsertAudit,    kNextDeliverySeq, kInsertDelivery, kAckDeliveries,   kInsertMerkleNode,
     kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead, kDeleteDeadlines, kInsertDeadline,
-    kInsertCaseEvent, kMarkPublished, kEnvelopeExists,
+    kInsertCaseEvent, kMarkPublished, kEnvelopeExists, kUpdateEnvelopeReceipt,
 };
 constexpr const char* kReaderStatements[] = {
     kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
@@ -809,6 +811,25 @@ class Transaction : public StoreTransaction {
     return status;
   }
 
+  absl::Status SetEnvelopeReceipt(std::string_view envelope_id, std::string_view signed_receipt) override {
+    absl::StatusOr<Statement> stmt = db_.Get(kUpdateEnvelopeReceipt);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, envelope_id).BindBlob(2, signed_receipt);
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    if (sqlite3_changes64(db_.db()) != 1) {
+      return absl::NotFoundError(absl::StrCat("no stored envelope ", std::string(envelope_id), " to set the receipt of"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status BeforeCommit(Step step) override {
+    work_steps_.push_back(std::move(step));
+    return absl::OkStatus();
+  }
+
+  // For RunBatch: the steps the work that just ran registered.
+  std::vector<Step> TakeWorkSteps() { return std::exchange(work_steps_, {}); }
+
   absl::StatusOr<AuditHead> GetAuditHead() override {
     absl::StatusOr<Statement> stmt = db_.Get(kSelectAuditHead);
     if (!stmt.ok()) return stmt.status();
@@ -948,6 +969,7 @@ class Transaction : public StoreTransaction {
   }
 
   Connection& db_;
+  std::vector<Step> work_steps_;
 };
 
 // Fills the version 4 tables from the cases and timelines already stored.
@@ -1278,6 +1300,7 @@ absl::Status SqliteStore::RunBatch(std::vector<Item>& batch, std::vector<absl::S
 
   if (absl::Status s = db.Run(sqlite_internal::kBegin); !s.ok()) return group_failed(s);
   sqlite_internal::Transaction txn(db);
+  std::vector<StoreTransaction::Step> steps;  // of the works that succeeded, in order
   for (size_t i = 0; i < batch.size(); ++i) {
     if (absl::Status s = db.Run(sqlite_internal::kSavepoint); !s.ok()) return group_failed(s);
     // Moved out so the work (and what it captured) is released before its
@@ -1285,8 +1308,10 @@ absl::Status SqliteStore::RunBatch(std::vector<Item>& batch, std::vector<absl::S
     Work work = std::move(batch[i].work);
     results[i] = work ? work(txn) : absl::OkStatus();
     work = nullptr;
+    std::vector<StoreTransaction::Step> work_steps = txn.TakeWorkSteps();
     absl::Status s;
     if (results[i].ok()) {
+      for (auto& step : work_steps) steps.push_back(std::move(step));
       s = db.Run(sqlite_internal::kRelease);
     } else {
       // Undo exactly this work; the savepoint must still be released to
@@ -1298,6 +1323,12 @@ absl::Status SqliteStore::RunBatch(std::vector<Item>& batch, std::vector<absl::S
     if (sqlite3_get_autocommit(db.db())) {
       // An error inside the work rolled back the whole group transaction.
       return group_failed(absl::InternalError("group transaction rolled back during a work"));
+    }
+  }
+  for (StoreTransaction::Step& step : steps) {
+    if (absl::Status s = step(txn); !s.ok()) return group_failed(s);
+    if (sqlite3_get_autocommit(db.db())) {
+      return group_failed(absl::InternalError("group transaction rolled back during a step"));
     }
   }
   if (absl::Status s = db.Run(sqlite_internal::kCommit); !s.ok()) return group_failed(s);

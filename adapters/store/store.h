@@ -128,6 +128,19 @@ class StoreTransaction {
   virtual absl::StatusOr<std::optional<StoredEnvelope>> GetEnvelope(std::string_view envelope_id) = 0;
   // ALREADY_EXISTS if the id is taken.
   virtual absl::Status PutEnvelope(const StoredEnvelope& envelope) = 0;
+  // Replaces the signed receipt of an envelope stored earlier (NOT_FOUND if
+  // there is none): for receipts signed after their envelope row was written.
+  virtual absl::Status SetEnvelopeReceipt(std::string_view envelope_id, std::string_view signed_receipt) = 0;
+
+  // Work finished at the end of the group: `step` runs after every work of
+  // the current group has run, in the order registered, just before the
+  // group commits, with no savepoint of its own; a step that fails fails the
+  // whole group. The steps of a work that fails are dropped. So the writer
+  // can hand computation that needs no store state (a receipt signature) to
+  // other threads and collect it before the commit. The default runs `step`
+  // at once.
+  using Step = std::function<absl::Status(StoreTransaction&)>;
+  virtual absl::Status BeforeCommit(Step step) { return step(*this); }
 
   virtual absl::StatusOr<AuditHead> GetAuditHead() = 0;
   // `entry.index()` must equal the current head size (FAILED_PRECONDITION

@@ -932,6 +932,82 @@ TEST_F(StoreTest, ShutdownFromACallbackStopsTheStore) {
   EXPECT_TRUE(store_->ReadCase("case-0").value_or(std::nullopt).has_value());
 }
 
+TEST_F(StoreTest, StepsRunAfterEveryWorkOfTheGroupInOrderAndAFailedWorkDropsItsSteps) {
+  std::vector<std::string> log;  // writer thread only
+  std::vector<absl::Status> statuses(3);
+  DoneCounter counter;
+  {
+    WriterGate gate(*store_);
+    for (int i = 0; i < 3; ++i) {
+      store_->Write(
+          [&log, i](StoreTransaction& txn) -> absl::Status {
+            log.push_back(absl::StrCat("work ", i));
+            if (absl::Status s = txn.BeforeCommit([&log, i](StoreTransaction& txn) {
+                  log.push_back(absl::StrCat("step ", i));
+                  return txn.PutCase(SimpleCase(absl::StrCat("case-", i)));
+                });
+                !s.ok()) {
+              return s;
+            }
+            if (i == 1) return absl::InvalidArgumentError("work 1 refused");
+            return absl::OkStatus();
+          },
+          counter.Callback(&statuses[i]));
+    }
+    gate.Release();
+    ASSERT_TRUE(gate.WaitDone().ok());
+  }
+  counter.WaitFor(3);
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+  EXPECT_EQ(statuses[1].code(), absl::StatusCode::kInvalidArgument) << statuses[1];
+  EXPECT_TRUE(statuses[2].ok()) << statuses[2];
+  EXPECT_EQ(log, (std::vector<std::string>{"work 0", "work 1", "work 2", "step 0", "step 2"}));
+  EXPECT_TRUE(store_->ReadCase("case-0").value_or(std::nullopt).has_value());
+  EXPECT_FALSE(store_->ReadCase("case-1").value_or(std::nullopt).has_value());
+  EXPECT_TRUE(store_->ReadCase("case-2").value_or(std::nullopt).has_value());
+}
+
+TEST_F(StoreTest, AFailingStepFailsTheWholeGroupAndKeepsNothing) {
+  std::vector<absl::Status> statuses(2);
+  DoneCounter counter;
+  {
+    WriterGate gate(*store_);
+    store_->Write([](StoreTransaction& txn) { return txn.PutCase(SimpleCase("case-a")); },
+                  counter.Callback(&statuses[0]));
+    store_->Write(
+        [](StoreTransaction& txn) -> absl::Status {
+          if (absl::Status s = txn.PutCase(SimpleCase("case-b")); !s.ok()) return s;
+          return txn.BeforeCommit([](StoreTransaction&) { return absl::InternalError("signature failed"); });
+        },
+        counter.Callback(&statuses[1]));
+    gate.Release();
+    ASSERT_TRUE(gate.WaitDone().ok());
+  }
+  counter.WaitFor(2);
+  for (const absl::Status& status : statuses) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+    EXPECT_NE(status.message().find("signature failed"), std::string::npos) << status;
+  }
+  EXPECT_FALSE(store_->ReadCase("case-a").value_or(std::nullopt).has_value());
+  EXPECT_FALSE(store_->ReadCase("case-b").value_or(std::nullopt).has_value());
+  // The store goes on with the next group.
+  EXPECT_TRUE(store_->WriteAndWait([](StoreTransaction& txn) { return txn.PutCase(SimpleCase("case-c")); }).ok());
+}
+
+TEST_F(StoreTest, SetEnvelopeReceiptReplacesTheReceiptOfAStoredEnvelopeOnly) {
+  StoredEnvelope envelope{"env-1", "digest", "510100.epb", "case-1", "signed envelope", ""};
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    if (absl::Status s = txn.PutEnvelope(envelope); !s.ok()) return s;
+                    return txn.SetEnvelopeReceipt("env-1", "signed receipt");
+                  })
+                  .ok());
+  EXPECT_EQ(store_->ReadEnvelope("env-1").value()->signed_receipt, "signed receipt");
+  absl::Status missing = store_->WriteAndWait(
+      [](StoreTransaction& txn) { return txn.SetEnvelopeReceipt("env-2", "signed receipt"); });
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound) << missing;
+}
+
 TEST_F(StoreTest, ShutdownDrainsThenRefuses) {
   DoneCounter counter;
   constexpr int kWrites = 50;

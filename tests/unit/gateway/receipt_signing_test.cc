@@ -1,0 +1,186 @@
+// Receipts signed off the store's writer: the pool's signatures verify, and a
+// group of submissions (with a retry of one of them in the same group) gets
+// receipts signed by the pool, stored with their envelopes and identical on retry.
+#include "gateway/receipt_signing_pool.h"
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "gateway/config.h"
+#include "gateway/gateway_keyring.h"
+#include "gateway/submission_pipeline.h"
+#include "security/certificate.h"
+#include "security/ecdsa_p256.h"
+#include "security/signer_factory.h"
+#include "tests/support/test_gateway.h"
+#include "tools/client/agency_client.h"
+#include "tools/devpki/dev_pki.h"
+
+namespace caselink {
+namespace {
+
+class ReceiptSigningTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir();
+    DevPkiOptions options;
+    options.dir = dir_;
+    ASSERT_TRUE(InitDevPki(options).ok());
+    config_ = *LoadGatewayConfig(dir_ + "/gateway.yaml");
+    auto registry = AgencyRegistry::Create(*LoadRegistryFile(config_.registry_file()),
+                                           *ReadFileToString(config_.tls().client_ca_file()), absl::Now());
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = std::move(*registry);
+    auto keyring = GatewayKeyring::Create(config_);
+    ASSERT_TRUE(keyring.ok()) << keyring.status();
+    keyring_ = std::move(*keyring);
+    auto certificate = security::Certificate::FromPem(keyring_->Current()->certificate_pem);
+    ASSERT_TRUE(certificate.ok()) << certificate.status();
+    auto verifier = security::CreateVerifierFromCertificate(**certificate);
+    ASSERT_TRUE(verifier.ok()) << verifier.status();
+    verifier_ = std::move(*verifier);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string dir_;
+  v1::GatewayConfig config_;
+  std::unique_ptr<AgencyRegistry> registry_;
+  std::unique_ptr<GatewayKeyring> keyring_;
+  std::unique_ptr<security::Verifier> verifier_;
+};
+
+std::shared_ptr<const security::Signer> SignerOf(const std::shared_ptr<const GatewaySigningKey>& key) {
+  return std::shared_ptr<const security::Signer>(key, key->signer.get());
+}
+
+TEST_F(ReceiptSigningTest, PoolSignaturesFromManyThreadsVerifyAndTamperedDataFails) {
+  ReceiptSigningPool pool(2);
+  std::vector<std::pair<std::string, ReceiptSigningPool::Signature>> pending;
+  std::mutex mu;
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        std::string data = absl::StrCat("receipt ", t, "-", i);
+        ReceiptSigningPool::Signature signature = pool.Sign(SignerOf(keyring_->Current()), data);
+        std::lock_guard<std::mutex> lock(mu);
+        pending.emplace_back(std::move(data), std::move(signature));
+      }
+    });
+  }
+  for (auto& c : callers) c.join();
+  ASSERT_EQ(pending.size(), 100u);
+  for (auto& [data, signature] : pending) {
+    const absl::StatusOr<std::string>& value = signature.get();
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_TRUE(verifier_->Verify(*value, data).ok()) << data;
+    EXPECT_FALSE(verifier_->Verify(*value, data + "x").ok()) << data;
+  }
+  EXPECT_EQ(pool.signed_count(), 100u);
+}
+
+TEST_F(ReceiptSigningTest, DestroyingThePoolSignsWhatWasQueued) {
+  std::vector<ReceiptSigningPool::Signature> signatures;
+  {
+    ReceiptSigningPool pool(1);
+    for (int i = 0; i < 50; ++i) signatures.push_back(pool.Sign(SignerOf(keyring_->Current()), absl::StrCat("r", i)));
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(signatures[i].wait_for(std::chrono::seconds(0)), std::future_status::ready) << i;
+    ASSERT_TRUE(signatures[i].get().ok());
+    EXPECT_TRUE(verifier_->Verify(*signatures[i].get(), absl::StrCat("r", i)).ok()) << i;
+  }
+}
+
+// Holds the store's writer inside a work until released, so everything
+// submitted meanwhile commits as one group.
+class WriterHold {
+ public:
+  explicit WriterHold(Store& store) {
+    store.Write(
+        [this](StoreTransaction&) {
+          entered_.set_value();
+          release_.get_future().wait();
+          return absl::OkStatus();
+        },
+        [](absl::Status) {});
+    entered_.get_future().wait();
+  }
+  void Release() { release_.set_value(); }
+
+ private:
+  std::promise<void> entered_;
+  std::promise<void> release_;
+};
+
+TEST_F(ReceiptSigningTest, OneGroupWithARetryGetsPoolSignedReceiptsStoredWithTheirEnvelopes) {
+  SqliteStoreOptions store_options;
+  store_options.data_dir = dir_ + "/data";
+  auto store = OpenSqliteStore(store_options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto blobs = OpenFileBlobStore(dir_ + "/blobs");
+  ASSERT_TRUE(blobs.ok()) << blobs.status();
+  ASSERT_TRUE(testing::SeedStandardDocuments(**blobs).ok());
+  SystemClock clock;
+  DeliveryHub hub;
+  ReceiptSigningPool pool(2);
+  PipelineDeps deps{**store, *registry_, *keyring_, clock, **blobs, hub, config_};
+  deps.keyring = keyring_.get();
+  deps.receipt_signing = &pool;
+  SubmissionPipeline pipeline(deps);
+  auto identity = LoadAgencyIdentity(dir_, "510100.epb");
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  auto epb = AgencyClient::Create(*identity, "127.0.0.1:1");
+  ASSERT_TRUE(epb.ok()) << epb.status();
+  Caller caller;
+  caller.agency = registry_->Find("510100.epb");
+  caller.certificate_sha256 = "test";
+
+  std::vector<v1::SignedEnvelope> envelopes;
+  for (const char* case_id : {"S-1", "S-2"}) {
+    v1::Envelope transfer = testing::TransferEnvelope(case_id);
+    auto signed_envelope = (*epb)->Sign(transfer);
+    ASSERT_TRUE(signed_envelope.ok()) << signed_envelope.status();
+    envelopes.push_back(*signed_envelope);
+  }
+  // S-1, S-2, then S-1 again: all three in one group.
+  std::vector<std::promise<absl::StatusOr<v1::SubmitResponse>>> results(3);
+  WriterHold hold(**store);
+  for (int i = 0; i < 3; ++i) {
+    pipeline.Submit(caller, envelopes[i == 2 ? 0 : i],
+                    [&results, i](absl::StatusOr<v1::SubmitResponse> r) { results[i].set_value(std::move(r)); });
+  }
+  hold.Release();
+  std::vector<v1::SubmitResponse> responses;
+  for (auto& result : results) {
+    absl::StatusOr<v1::SubmitResponse> r = result.get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    responses.push_back(*r);
+  }
+
+  EXPECT_FALSE(responses[0].duplicate());
+  EXPECT_FALSE(responses[1].duplicate());
+  EXPECT_TRUE(responses[2].duplicate());
+  EXPECT_EQ(responses[2].receipt().SerializeAsString(), responses[0].receipt().SerializeAsString());
+  EXPECT_EQ(pool.signed_count(), 2u);  // the originals; the retry reuses the first
+  for (int i = 0; i < 2; ++i) {
+    const v1::SignedSubmissionReceipt& receipt = responses[i].receipt();
+    EXPECT_EQ(receipt.signature().key_id(), keyring_->key_id());
+    EXPECT_TRUE(verifier_->Verify(receipt.signature().value(), receipt.receipt()).ok()) << i;
+  }
+  // The stored rows carry the same signed receipts the callers got.
+  for (int i = 0; i < 2; ++i) {
+    v1::Envelope e;
+    ASSERT_TRUE(e.ParseFromString(envelopes[i].envelope()));
+    auto stored = (*store)->ReadEnvelope(e.envelope_id());
+    ASSERT_TRUE(stored.ok() && stored->has_value()) << e.envelope_id();
+    EXPECT_EQ((*stored)->signed_receipt, responses[i].receipt().SerializeAsString()) << e.envelope_id();
+  }
+  (*store)->Shutdown();
+}
+
+}  // namespace
+}  // namespace caselink
