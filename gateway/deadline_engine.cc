@@ -235,7 +235,7 @@ absl::Status DeadlineEngine::MarkDue(StoreTransaction& txn, const std::string& c
   event.set_to_state(c.state());
   event.set_audit_index(*audit_index);
   event.set_remarks(reason);
-  if (absl::Status s = txn.PutCase(c); !s.ok()) return s;
+  if (absl::Status s = txn.UpdateCase(c, &**loaded); !s.ok()) return s;
   if (absl::Status s = txn.AppendTimelineEvent(event); !s.ok()) return s;
   CaseEvent stat{case_id, c.region(), c.track(), action, c.state(), c.state(), marked.duty(), absl::ToUnixMicros(now)};
   if (absl::Status s = txn.AppendCaseEvent(stat); !s.ok()) return s;

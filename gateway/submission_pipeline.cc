@@ -720,7 +720,7 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
     };
     if (auto st = txn.BeforeCommit(std::move(finish)); !st.ok()) return st;
   }
-  if (auto st = txn.PutCase(next); !st.ok()) return st;
+  if (auto st = txn.UpdateCase(next, current); !st.ok()) return st;
   if (auto st = txn.AppendTimelineEvent(event); !st.ok()) return st;
   for (const auto& doc : e.documents()) {
     if (auto st = txn.AddCaseDocument(e.case_id(), security::HexEncode(doc.digest().value())); !st.ok()) return st;

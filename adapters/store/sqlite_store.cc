@@ -11,6 +11,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <set>
 #include <system_error>
 #include <utility>
 
@@ -194,6 +195,8 @@ constexpr const char kDeleteParties[] = "DELETE FROM case_parties WHERE case_id 
 constexpr const char kInsertParty[] =
     "INSERT OR IGNORE INTO case_parties(case_id, agency) VALUES(?1, ?2)";
 constexpr const char kDeleteDeadlines[] = "DELETE FROM case_deadlines WHERE case_id = ?1";
+constexpr const char kDeleteDeadline[] =
+    "DELETE FROM case_deadlines WHERE case_id = ?1 AND deadline_id = ?2";
 constexpr const char kInsertDeadline[] =
     "INSERT OR REPLACE INTO case_deadlines(case_id, deadline_id, duty, owed_by, status, due_micros) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
@@ -275,7 +278,7 @@ constexpr const char* kWriterStatements[] = {
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
     kInsertAudit,    kNextDeliverySeq, kInsertDelivery, kAckDeliveries,   kInsertMerkleNode,
     kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead, kDeleteDeadlines, kInsertDeadline,
-    kInsertCaseEvent, kMarkPublished, kEnvelopeExists, kUpdateEnvelopeReceipt,
+    kInsertCaseEvent, kMarkPublished, kEnvelopeExists, kUpdateEnvelopeReceipt, kDeleteDeadline,
 };
 constexpr const char* kReaderStatements[] = {
     kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
@@ -719,40 +722,10 @@ class Transaction : public StoreTransaction {
     return LoadCase(db_, case_id);
   }
 
-  absl::Status PutCase(const v1::Case& c) override {
-    if (c.case_id().empty()) return absl::InvalidArgumentError("case without case_id");
-    absl::StatusOr<std::string> bytes = Serialize(c);
-    if (!bytes.ok()) return bytes.status();
-    {
-      absl::StatusOr<Statement> stmt = db_.Get(kUpsertCase);
-      if (!stmt.ok()) return stmt.status();
-      stmt->BindText(1, c.case_id())
-          .BindInt64(2, c.state())
-          .BindText(3, c.region())
-          .BindText(4, c.originator())
-          .BindText(5, c.addressee())
-          .BindInt64(6, c.track())
-          .BindInt64(7, TimestampMicros(c.updated_at()))
-          .BindBlob(8, *bytes);
-      if (absl::Status s = stmt->Run(); !s.ok()) return s;
-    }
-    // Parties are rewritten rather than diffed: a case has a handful.
-    {
-      absl::StatusOr<Statement> stmt = db_.Get(kDeleteParties);
-      if (!stmt.ok()) return stmt.status();
-      stmt->BindText(1, c.case_id());
-      if (absl::Status s = stmt->Run(); !s.ok()) return s;
-    }
-    std::vector<std::string_view> parties = {c.originator(), c.addressee(), c.court()};
-    parties.insert(parties.end(), c.copied().begin(), c.copied().end());
-    for (std::string_view agency : parties) {
-      if (agency.empty()) continue;
-      absl::StatusOr<Statement> stmt = db_.Get(kInsertParty);
-      if (!stmt.ok()) return stmt.status();
-      stmt->BindText(1, c.case_id()).BindText(2, agency);
-      if (absl::Status s = stmt->Run(); !s.ok()) return s;
-    }
-    return IndexDeadlines(db_, c);
+  absl::Status PutCase(const v1::Case& c) override { return WriteCase(c, nullptr, /*known=*/false); }
+
+  absl::Status UpdateCase(const v1::Case& c, const v1::Case* stored) override {
+    return WriteCase(c, stored, /*known=*/true);
   }
 
   absl::Status AppendCaseEvent(const CaseEvent& event) override {
@@ -808,6 +781,7 @@ class Transaction : public StoreTransaction {
       return absl::AlreadyExistsError(
           absl::StrCat("envelope ", envelope.envelope_id, " is already stored"));
     }
+    if (status.ok()) envelope_put_by_work_ = envelope.envelope_id;
     return status;
   }
 
@@ -827,8 +801,12 @@ class Transaction : public StoreTransaction {
     return absl::OkStatus();
   }
 
-  // For RunBatch: the steps the work that just ran registered.
-  std::vector<Step> TakeWorkSteps() { return std::exchange(work_steps_, {}); }
+  // For RunBatch, after each work: the steps it registered. Also forgets what
+  // the work wrote, which its savepoint may have rolled back.
+  std::vector<Step> TakeWorkSteps() {
+    envelope_put_by_work_.clear();
+    return std::exchange(work_steps_, {});
+  }
 
   absl::StatusOr<AuditHead> GetAuditHead() override {
     absl::StatusOr<Statement> stmt = db_.Get(kSelectAuditHead);
@@ -889,15 +867,18 @@ class Transaction : public StoreTransaction {
       return absl::InvalidArgumentError("delivery without recipient_agency");
     }
     // The envelope's row is written in the same transaction before its
-    // deliveries; a reference to nothing would fail every later read.
-    absl::StatusOr<Statement> exists = db_.Get(kEnvelopeExists);
-    if (!exists.ok()) return exists.status();
-    exists->BindText(1, delivery.envelope_id());
-    absl::StatusOr<bool> found = exists->Step();
-    if (!found.ok()) return found.status();
-    if (!*found) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("delivery of envelope '", delivery.envelope_id(), "', which is not stored"));
+    // deliveries; a reference to nothing would fail every later read. The
+    // envelope this work has just put needs no look-up.
+    if (delivery.envelope_id() != envelope_put_by_work_) {
+      absl::StatusOr<Statement> exists = db_.Get(kEnvelopeExists);
+      if (!exists.ok()) return exists.status();
+      exists->BindText(1, delivery.envelope_id());
+      absl::StatusOr<bool> found = exists->Step();
+      if (!found.ok()) return found.status();
+      if (!*found) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("delivery of envelope '", delivery.envelope_id(), "', which is not stored"));
+      }
     }
     absl::StatusOr<int64_t> seq = NextDeliverySequence();
     if (!seq.ok()) return seq.status();
@@ -946,6 +927,91 @@ class Transaction : public StoreTransaction {
   }
 
  private:
+  // PutCase and UpdateCase. With `known`, `stored` is the row as it is (null:
+  // none), and the parties and deadline index are touched only where they
+  // differ; otherwise both are rewritten.
+  absl::Status WriteCase(const v1::Case& c, const v1::Case* stored, bool known) {
+    if (c.case_id().empty()) return absl::InvalidArgumentError("case without case_id");
+    absl::StatusOr<std::string> bytes = Serialize(c);
+    if (!bytes.ok()) return bytes.status();
+    {
+      absl::StatusOr<Statement> stmt = db_.Get(kUpsertCase);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, c.case_id())
+          .BindInt64(2, c.state())
+          .BindText(3, c.region())
+          .BindText(4, c.originator())
+          .BindText(5, c.addressee())
+          .BindInt64(6, c.track())
+          .BindInt64(7, TimestampMicros(c.updated_at()))
+          .BindBlob(8, *bytes);
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    const std::set<std::string_view> parties = PartiesOf(c);
+    if (!known || stored == nullptr || PartiesOf(*stored) != parties) {
+      // Rewritten rather than diffed when they change: a case has a handful.
+      if (!known || stored != nullptr) {
+        absl::StatusOr<Statement> stmt = db_.Get(kDeleteParties);
+        if (!stmt.ok()) return stmt.status();
+        stmt->BindText(1, c.case_id());
+        if (absl::Status s = stmt->Run(); !s.ok()) return s;
+      }
+      for (std::string_view agency : parties) {
+        absl::StatusOr<Statement> stmt = db_.Get(kInsertParty);
+        if (!stmt.ok()) return stmt.status();
+        stmt->BindText(1, c.case_id()).BindText(2, agency);
+        if (absl::Status s = stmt->Run(); !s.ok()) return s;
+      }
+    }
+    if (!known) return IndexDeadlines(db_, c);
+    return UpdateDeadlineIndex(c, stored);
+  }
+
+  static std::set<std::string_view> PartiesOf(const v1::Case& c) {
+    std::set<std::string_view> parties = {c.originator(), c.addressee(), c.court()};
+    parties.insert(c.copied().begin(), c.copied().end());
+    parties.erase(std::string_view());
+    return parties;
+  }
+
+  // Writes the index rows of deadlines that are new or changed since `stored`
+  // and deletes those no longer in the case.
+  absl::Status UpdateDeadlineIndex(const v1::Case& c, const v1::Case* stored) {
+    auto indexed_equal = [](const v1::Deadline& a, const v1::Deadline& b) {
+      return a.duty() == b.duty() && a.owed_by() == b.owed_by() && a.status() == b.status() &&
+             TimestampMicros(a.due_at()) == TimestampMicros(b.due_at());
+    };
+    auto find = [](const v1::Case* in, const std::string& id) -> const v1::Deadline* {
+      if (in == nullptr) return nullptr;
+      for (const v1::Deadline& d : in->deadlines()) {
+        if (d.deadline_id() == id) return &d;
+      }
+      return nullptr;
+    };
+    for (const v1::Deadline& d : c.deadlines()) {
+      const v1::Deadline* before = find(stored, d.deadline_id());
+      if (before != nullptr && indexed_equal(*before, d)) continue;
+      absl::StatusOr<Statement> stmt = db_.Get(kInsertDeadline);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, c.case_id())
+          .BindText(2, d.deadline_id())
+          .BindText(3, d.duty())
+          .BindText(4, d.owed_by())
+          .BindInt64(5, d.status())
+          .BindInt64(6, TimestampMicros(d.due_at()));
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    if (stored == nullptr) return absl::OkStatus();
+    for (const v1::Deadline& d : stored->deadlines()) {
+      if (find(&c, d.deadline_id()) != nullptr) continue;
+      absl::StatusOr<Statement> stmt = db_.Get(kDeleteDeadline);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, c.case_id()).BindText(2, d.deadline_id());
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<int64_t> NextDeliverySequence() {
     absl::StatusOr<Statement> next = db_.Get(kNextDeliverySeq);
     if (!next.ok()) return next.status();
@@ -970,6 +1036,7 @@ class Transaction : public StoreTransaction {
 
   Connection& db_;
   std::vector<Step> work_steps_;
+  std::string envelope_put_by_work_;  // by the running work, so surely stored
 };
 
 // Fills the version 4 tables from the cases and timelines already stored.

@@ -121,6 +121,10 @@ class StoreTransaction {
   virtual absl::StatusOr<std::optional<v1::Case>> GetCase(std::string_view case_id) = 0;
   // Inserts or replaces the case row (and the index of its deadlines).
   virtual absl::Status PutCase(const v1::Case& c) = 0;
+  // The same when the caller holds what is stored (GetCase in this
+  // transaction; null when there is no row yet): only the parties and
+  // deadlines that changed are rewritten.
+  virtual absl::Status UpdateCase(const v1::Case& c, const v1::Case* stored) { return PutCase(c); }
   virtual absl::Status AppendTimelineEvent(const v1::TimelineEvent& event) = 0;
   // Records that a document (by digest hex) belongs to a case, for download rights.
   virtual absl::Status AddCaseDocument(std::string_view case_id, std::string_view digest_hex) = 0;

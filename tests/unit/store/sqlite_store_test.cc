@@ -240,6 +240,60 @@ TEST_F(StoreTest, CaseRoundTrip) {
   EXPECT_EQ(Put(v1::Case()).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// UpdateCase rewrites only what changed; the indexes must still follow the
+// case exactly: parties for the agency filter, deadlines for the engine.
+TEST_F(StoreTest, UpdateCaseKeepsPartiesAndDeadlineIndexInStep) {
+  auto deadline = [](const std::string& id, v1::Deadline::Status status) {
+    v1::Deadline d;
+    d.set_deadline_id(id);
+    d.set_duty(id);
+    d.set_owed_by("510100.psb");
+    d.set_status(status);
+    d.mutable_due_at()->set_seconds(1'800'000'000);
+    return d;
+  };
+  auto running = [this] {
+    std::vector<std::string> ids;
+    for (const RunningDeadline& d : store_->ListRunningDeadlines().value()) ids.push_back(d.deadline_id);
+    return ids;
+  };
+  auto cases_of = [this](const std::string& agency) {
+    CaseFilter filter;
+    filter.agency = agency;
+    return List(filter).size();
+  };
+  v1::Case first = SimpleCase("case-1");
+  *first.add_deadlines() = deadline("d1", v1::Deadline::RUNNING);
+  ASSERT_TRUE(store_->WriteAndWait([&](StoreTransaction& txn) { return txn.UpdateCase(first, nullptr); }).ok());
+  EXPECT_EQ(running(), std::vector<std::string>{"d1"});
+  EXPECT_EQ(cases_of("510100.psb"), 1u);
+
+  // Addressee changes, d1 is met, d2 starts.
+  v1::Case second = first;
+  second.set_addressee("510104.psb");
+  second.mutable_deadlines(0)->set_status(v1::Deadline::MET);
+  *second.add_deadlines() = deadline("d2", v1::Deadline::RUNNING);
+  ASSERT_TRUE(store_->WriteAndWait([&](StoreTransaction& txn) { return txn.UpdateCase(second, &first); }).ok());
+  EXPECT_EQ(running(), std::vector<std::string>{"d2"});
+  EXPECT_EQ(cases_of("510100.psb"), 0u);
+  EXPECT_EQ(cases_of("510104.psb"), 1u);
+  EXPECT_EQ(cases_of("510100.pro"), 1u);
+
+  // Unchanged parties and deadlines: nothing to rewrite, still indexed.
+  v1::Case third = second;
+  third.set_state(v1::FILED);
+  ASSERT_TRUE(store_->WriteAndWait([&](StoreTransaction& txn) { return txn.UpdateCase(third, &second); }).ok());
+  EXPECT_EQ(running(), std::vector<std::string>{"d2"});
+  EXPECT_EQ(cases_of("510104.psb"), 1u);
+
+  // A deadline no longer in the case leaves the index.
+  v1::Case fourth = third;
+  fourth.mutable_deadlines()->RemoveLast();
+  ASSERT_TRUE(store_->WriteAndWait([&](StoreTransaction& txn) { return txn.UpdateCase(fourth, &third); }).ok());
+  EXPECT_TRUE(running().empty());
+  EXPECT_EQ(store_->ReadCase("case-1").value()->state(), v1::FILED);
+}
+
 TEST_F(StoreTest, TimelineInVersionOrder) {
   for (uint64_t version : {3, 1, 2}) {
     v1::TimelineEvent event;
