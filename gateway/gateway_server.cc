@@ -29,6 +29,7 @@
 #include "gateway/kafka_audit_relay.h"
 #include "gateway/kafka_ingress.h"
 #include "gateway/kafka_relay.h"
+#include "gateway/read_executor.h"
 #include "gateway/registry.h"
 #include "gateway/services.h"
 #include "gateway/submission_pipeline.h"
@@ -57,11 +58,14 @@ class GatewayServerImpl final : public GatewayServer {
     if (deadline_engine_ != nullptr) deadline_engine_->Stop();
     if (stopped_ || server_ == nullptr) {
       StopRelay();
+      if (reads_ != nullptr) reads_->Shutdown();
       if (store_ != nullptr) store_->Shutdown();
       return;
     }
     stopped_ = true;
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+    // The calls have ended; reads still queued run now, against an open store.
+    reads_->Shutdown();
     v1::AuditRecord r;
     r.set_action("gateway.stop");
     r.set_outcome(v1::AuditRecord::SYSTEM);
@@ -143,7 +147,8 @@ class GatewayServerImpl final : public GatewayServer {
     return absl::OkStatus();
   }
 
-  absl::Status Init(const v1::GatewayConfig& config, std::shared_ptr<const Clock> clock) {
+  absl::Status Init(const v1::GatewayConfig& config, std::shared_ptr<const Clock> clock,
+                    const StoreDecorator& decorate_store) {
     config_ = config;
     clock_ = clock ? std::move(clock) : std::make_shared<SystemClock>();
     auto read = [](const std::string& path, std::string& out) -> absl::Status {
@@ -179,6 +184,7 @@ class GatewayServerImpl final : public GatewayServer {
     auto store = OpenSqliteStore(store_options);
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
+    if (decorate_store) store_ = decorate_store(std::move(store_));
     auto blobs = OpenFileBlobStore(config.data_dir() + "/blobs");
     if (!blobs.ok()) return blobs.status();
     blobs_ = std::move(*blobs);
@@ -203,6 +209,10 @@ class GatewayServerImpl final : public GatewayServer {
     peers_ = std::make_unique<PeerIdentifier>(*registry_, clock_.get());
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
     ctx.gateway_keys = keyring_.get();
+    auto reads = ReadExecutor::Create(ReadExecutorOptions{});
+    if (!reads.ok()) return reads.status();
+    reads_ = std::move(*reads);
+    ctx.reads = reads_.get();
     case_service_ = std::make_unique<CaseServiceImpl>(ctx, *peers_);
     delivery_service_ = std::make_unique<DeliveryServiceImpl>(ctx, *peers_);
     document_service_ = std::make_unique<DocumentServiceImpl>(ctx, *peers_);
@@ -373,6 +383,7 @@ class GatewayServerImpl final : public GatewayServer {
   std::unique_ptr<SubmissionPipeline> pipeline_;
   std::unique_ptr<KafkaIngress> ingress_;  // Kafka mode only; uses pipeline_ and publisher_
   std::unique_ptr<PeerIdentifier> peers_;
+  std::unique_ptr<ReadExecutor> reads_;  // the read RPCs' store reads; stopped before the store
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<DeliveryServiceImpl> delivery_service_;
   std::unique_ptr<DocumentServiceImpl> document_service_;
@@ -391,9 +402,10 @@ class GatewayServerImpl final : public GatewayServer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(const v1::GatewayConfig& config,
-                                                                    std::shared_ptr<const Clock> clock) {
+                                                                    std::shared_ptr<const Clock> clock,
+                                                                    StoreDecorator decorate_store) {
   auto server = std::make_unique<GatewayServerImpl>();
-  if (auto st = server->Init(config, std::move(clock)); !st.ok()) return st;
+  if (auto st = server->Init(config, std::move(clock), decorate_store); !st.ok()) return st;
   return server;
 }
 

@@ -2,6 +2,7 @@
 // pipeline and the TLS gRPC server with health and reflection.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,9 +15,15 @@ namespace caselink {
 
 class GatewayServer {
  public:
-  // Opens everything and starts serving. `clock` may be null (system clock).
+  // Wraps the store once it is opened: everything in the gateway then uses the
+  // returned one (tests decorate the SQLite store, e.g. to hold reads).
+  using StoreDecorator = std::function<std::unique_ptr<Store>(std::unique_ptr<Store>)>;
+
+  // Opens everything and starts serving. `clock` may be null (system clock);
+  // `decorate_store` may be null (the store as opened).
   static absl::StatusOr<std::unique_ptr<GatewayServer>> Start(const v1::GatewayConfig& config,
-                                                              std::shared_ptr<const Clock> clock = nullptr);
+                                                              std::shared_ptr<const Clock> clock = nullptr,
+                                                              StoreDecorator decorate_store = nullptr);
   virtual ~GatewayServer() = default;
 
   // The bound port (useful when the config asks for port 0).
