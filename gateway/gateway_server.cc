@@ -147,8 +147,7 @@ class GatewayServerImpl final : public GatewayServer {
     return absl::OkStatus();
   }
 
-  absl::Status Init(const v1::GatewayConfig& config, std::shared_ptr<const Clock> clock,
-                    const StoreDecorator& decorate_store) {
+  absl::Status Init(const v1::GatewayConfig& config, std::shared_ptr<const Clock> clock, const GatewayServerOptions& options) {
     config_ = config;
     clock_ = clock ? std::move(clock) : std::make_shared<SystemClock>();
     auto read = [](const std::string& path, std::string& out) -> absl::Status {
@@ -184,7 +183,7 @@ class GatewayServerImpl final : public GatewayServer {
     auto store = OpenSqliteStore(store_options);
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
-    if (decorate_store) store_ = decorate_store(std::move(store_));
+    if (options.decorate_store) store_ = options.decorate_store(std::move(store_));
     auto blobs = OpenFileBlobStore(config.data_dir() + "/blobs");
     if (!blobs.ok()) return blobs.status();
     blobs_ = std::move(*blobs);
@@ -209,7 +208,7 @@ class GatewayServerImpl final : public GatewayServer {
     peers_ = std::make_unique<PeerIdentifier>(*registry_, clock_.get());
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
     ctx.gateway_keys = keyring_.get();
-    auto reads = ReadExecutor::Create(ReadExecutorOptions{});
+    auto reads = ReadExecutor::Create(options.reads);
     if (!reads.ok()) return reads.status();
     reads_ = std::move(*reads);
     ctx.reads = reads_.get();
@@ -403,9 +402,9 @@ class GatewayServerImpl final : public GatewayServer {
 
 absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(const v1::GatewayConfig& config,
                                                                     std::shared_ptr<const Clock> clock,
-                                                                    StoreDecorator decorate_store) {
+                                                                    GatewayServerOptions options) {
   auto server = std::make_unique<GatewayServerImpl>();
-  if (auto st = server->Init(config, std::move(clock), decorate_store); !st.ok()) return st;
+  if (auto st = server->Init(config, std::move(clock), options); !st.ok()) return st;
   return server;
 }
 

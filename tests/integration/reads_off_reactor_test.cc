@@ -2,6 +2,7 @@
 // gRPC's callback threads: Submit and GetGatewayInfo are still served, and the
 // held reads answer correctly once the store lets them go.
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -133,15 +134,19 @@ class HoldingStore final : public Store {
   std::shared_ptr<Gates> gates_;
 };
 
+GatewayServerOptions HoldingStoreOptions(std::shared_ptr<Gates> gates, ReadExecutorOptions reads = {}) {
+  return {.decorate_store = [gates](std::unique_ptr<Store> store) -> std::unique_ptr<Store> {
+            return std::make_unique<HoldingStore>(std::move(store), gates);
+          },
+          .reads = reads};
+}
+
 class ReadsOffReactorTest : public ::testing::Test {
  protected:
-  ReadsOffReactorTest()
+  explicit ReadsOffReactorTest(ReadExecutorOptions reads = {})
       : gates_(std::make_shared<Gates>()),
-        gateway_(testing::MakeTempDir(),
-                 {.clock = std::make_shared<ManualClock>(testing::ScenarioStart()),
-                  .decorate_store = [gates = gates_](std::unique_ptr<Store> store) -> std::unique_ptr<Store> {
-                    return std::make_unique<HoldingStore>(std::move(store), gates);
-                  }}) {}
+        gateway_(testing::MakeTempDir(), {.clock = std::make_shared<ManualClock>(testing::ScenarioStart()),
+                                          .server = HoldingStoreOptions(gates_, reads)}) {}
 
   // What a held read must not delay: a handoff and the gateway's info, each within 20 s.
   void ExpectSubmitAndInfoAreServed(const std::string& case_id) {
@@ -222,6 +227,65 @@ TEST_F(ReadsOffReactorTest, SubmitIsServedWhileSubscribeStreamsWaitForTheOutbox)
     ASSERT_EQ(received[i].size(), 1u) << "stream " << i;
     EXPECT_EQ(received[i][0].case_id(), "C-READ-3");
   }
+}
+
+// One read thread and room for one waiting read.
+class FullReadQueueTest : public ReadsOffReactorTest {
+ protected:
+  FullReadQueueTest() : ReadsOffReactorTest(ReadExecutorOptions{.threads = 1, .max_queued = 1}) {}
+};
+
+TEST_F(FullReadQueueTest, ReadBeyondTheQueueIsRefusedAtOnceAndAudited) {
+  auto epb = gateway_.Client("510100.epb");
+  ASSERT_TRUE(gateway_.Submit(*epb, TransferEnvelope("C-READ-4")).ok());
+  auto psb = gateway_.Client("510100.psb");
+  auto get_case = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(absl::Seconds(120)));
+    v1::GetCaseRequest req;
+    req.set_case_id("C-READ-4");
+    v1::GetCaseResponse resp;
+    grpc::Status st = psb->cases().GetCase(&ctx, req, &resp);
+    return std::make_pair(st, resp);
+  };
+  const uint64_t audit_before = gateway_.AuditSize();
+  gates_->case_reads.Hold();
+  auto running = std::async(std::launch::async, get_case);
+  ASSERT_TRUE(gates_->case_reads.AwaitWaiting(1, kWait));
+  // Of these two, one waits in the queue and the other finds it full.
+  auto second = std::async(std::launch::async, get_case);
+  auto third = std::async(std::launch::async, get_case);
+  const absl::Time deadline = absl::Now() + kWait;
+  while (second.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready &&
+         third.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready && absl::Now() < deadline) {
+  }
+  const bool second_refused = second.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  auto& refused_call = second_refused ? second : third;
+  auto& queued_call = second_refused ? third : second;
+  ASSERT_EQ(refused_call.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "no call was refused";
+  const auto [refused, refused_response] = refused_call.get();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("read queue is full (1 reads waiting for 1 read threads)"), std::string::npos)
+      << refused.error_message();
+  // The queued call is still waiting behind the held read.
+  EXPECT_NE(queued_call.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+
+  gates_->case_reads.Release();
+  for (auto* call : {&running, &queued_call}) {
+    const auto [st, resp] = call->get();
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.case_().case_id(), "C-READ-4");
+  }
+  int refusals = 0;
+  for (const v1::AuditRecord& r : gateway_.AuditRecordsFrom(audit_before)) {
+    if (r.action() != "GetCase" || r.outcome() != v1::AuditRecord::REFUSED) continue;
+    ++refusals;
+    EXPECT_EQ(r.actor_agency(), "510100.psb");
+    EXPECT_EQ(r.case_id(), "C-READ-4");
+    EXPECT_EQ(r.status_code(), "RESOURCE_EXHAUSTED");
+    EXPECT_NE(r.reason().find("read queue is full"), std::string::npos) << r.reason();
+  }
+  EXPECT_EQ(refusals, 1);
 }
 
 }  // namespace
