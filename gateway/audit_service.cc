@@ -74,10 +74,21 @@ grpc::ServerUnaryReactor* AuditServiceImpl::Query(grpc::CallbackServerContext* c
            absl::InvalidArgumentError("page_token is not one this gateway issued"));
     return reactor;
   }
+  PostRead(ctx_, reactor, caller, "AuditService/Query", request->case_id(),
+           [this, reactor, caller, request, response, filter = std::move(filter)]() mutable {
+             QueryOnReadThread(reactor, caller, request, std::move(filter), response);
+           });
+  return reactor;
+}
+
+// The visibility checks are cheap, but the first one reads the case, so all run here.
+void AuditServiceImpl::QueryOnReadThread(grpc::ServerUnaryReactor* reactor, const Caller& caller,
+                                         const v1::AuditQueryRequest* request, AuditFilter filter,
+                                         v1::AuditQueryResponse* response) {
   if (!request->case_id().empty()) {
     if (auto st = MaySeeCase(ctx_.store, caller, request->case_id()); !st.ok()) {
       Refuse(ctx_, reactor, caller, "AuditService/Query", request->case_id(), st);
-      return reactor;
+      return;
     }
   }
   if (IsAuditor(caller)) {
@@ -85,7 +96,7 @@ grpc::ServerUnaryReactor* AuditServiceImpl::Query(grpc::CallbackServerContext* c
       Refuse(ctx_, reactor, caller, "AuditService/Query", request->case_id(),
              absl::PermissionDeniedError(absl::StrCat("auditor '", caller.agency_id(), "' may query agencies of province ",
                                                       Province(caller), " only")));
-      return reactor;
+      return;
     }
     filter.visible_region_prefix = Province(caller);
   } else {
@@ -94,19 +105,19 @@ grpc::ServerUnaryReactor* AuditServiceImpl::Query(grpc::CallbackServerContext* c
              absl::PermissionDeniedError(absl::StrCat("agency '", caller.agency_id(),
                                                       "' may query its own actions and its cases only, not those of '",
                                                       request->agency(), "'")));
-      return reactor;
+      return;
     }
     filter.visible_to_agency = caller.agency_id();
   }
   auto entries = ctx_.store.QueryAudit(filter);
   if (!entries.ok()) {
     reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("querying the audit log: ", entries.status().message()))));
-    return reactor;
+    return;
   }
   for (const auto& entry : *entries) {
     if (!response->add_records()->ParseFromString(entry.record())) {
       reactor->Finish(ToGrpcStatus(absl::DataLossError(absl::StrCat("audit record ", entry.index(), " does not parse"))));
-      return reactor;
+      return;
     }
   }
   if (entries->size() == filter.limit) response->set_next_page_token(absl::StrCat(entries->back().index() + 1));
@@ -123,7 +134,6 @@ grpc::ServerUnaryReactor* AuditServiceImpl::Query(grpc::CallbackServerContext* c
     reactor->Finish(st.ok() ? grpc::Status::OK
                             : ToGrpcStatus(absl::UnavailableError("the query could not be audited, so no records are returned; retry")));
   });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* AuditServiceImpl::GetTreeHead(grpc::CallbackServerContext* context,
@@ -134,27 +144,30 @@ grpc::ServerUnaryReactor* AuditServiceImpl::GetTreeHead(grpc::CallbackServerCont
     Refuse(ctx_, reactor, caller, "AuditService/GetTreeHead", "", st);
     return reactor;
   }
-  if (request->tree_size() == 0) {
-    auto sth = SignCurrentTreeHead(ctx_.store, hasher_, *keys_.Current()->signer, clock_.Now());
-    if (!sth.ok()) {
-      reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("signing the tree head: ", sth.status().message()))));
-      return reactor;
+  // Signing a new head also waits for its commit: all the more reason to keep it off gRPC's threads.
+  PostRead(ctx_, reactor, caller, "AuditService/GetTreeHead", "", [this, reactor, request, response] {
+    if (request->tree_size() == 0) {
+      auto sth = SignCurrentTreeHead(ctx_.store, hasher_, *keys_.Current()->signer, clock_.Now());
+      if (!sth.ok()) {
+        reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("signing the tree head: ", sth.status().message()))));
+        return;
+      }
+      *response = std::move(*sth);
+      reactor->Finish(grpc::Status::OK);
+      return;
     }
-    *response = std::move(*sth);
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  auto stored = ctx_.store.ReadTreeHead(request->tree_size());
-  if (!stored.ok()) {
-    reactor->Finish(ToGrpcStatus(absl::UnavailableError(std::string(stored.status().message()))));
-  } else if (!stored->has_value()) {
-    reactor->Finish(ToGrpcStatus(absl::NotFoundError(
-        absl::StrCat("no tree head was signed at size ", request->tree_size(), "; ask with tree_size 0 for the current one"))));
-  } else if (!response->ParseFromString(**stored)) {
-    reactor->Finish(ToGrpcStatus(absl::DataLossError("the stored tree head does not parse")));
-  } else {
-    reactor->Finish(grpc::Status::OK);
-  }
+    auto stored = ctx_.store.ReadTreeHead(request->tree_size());
+    if (!stored.ok()) {
+      reactor->Finish(ToGrpcStatus(absl::UnavailableError(std::string(stored.status().message()))));
+    } else if (!stored->has_value()) {
+      reactor->Finish(ToGrpcStatus(absl::NotFoundError(absl::StrCat(
+          "no tree head was signed at size ", request->tree_size(), "; ask with tree_size 0 for the current one"))));
+    } else if (!response->ParseFromString(**stored)) {
+      reactor->Finish(ToGrpcStatus(absl::DataLossError("the stored tree head does not parse")));
+    } else {
+      reactor->Finish(grpc::Status::OK);
+    }
+  });
   return reactor;
 }
 
@@ -167,28 +180,30 @@ grpc::ServerUnaryReactor* AuditServiceImpl::GetInclusionProof(grpc::CallbackServ
     Refuse(ctx_, reactor, caller, "AuditService/GetInclusionProof", "", st);
     return reactor;
   }
-  auto size = ctx_.store.ReadAuditSize();
-  if (!size.ok()) {
-    reactor->Finish(ToGrpcStatus(absl::UnavailableError(std::string(size.status().message()))));
-    return reactor;
-  }
-  if (request->tree_size() == 0 || request->tree_size() > *size || request->leaf_index() >= request->tree_size()) {
-    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("need leaf_index < tree_size <= ", *size, " (the current log size); got leaf_index ", request->leaf_index(),
-                     ", tree_size ", request->tree_size()))));
-    return reactor;
-  }
-  StoreMerkleReader store_reader(ctx_.store);
-  merkle::CachingNodeReader reader(node_cache_, store_reader);
-  auto proof = merkle::InclusionProof(hasher_, reader, request->leaf_index(), request->tree_size());
-  if (!proof.ok()) {
-    reactor->Finish(ToGrpcStatus(proof.status()));
-    return reactor;
-  }
-  response->set_leaf_index(request->leaf_index());
-  response->set_tree_size(request->tree_size());
-  for (auto& h : *proof) response->add_audit_path(std::move(h));
-  reactor->Finish(grpc::Status::OK);
+  PostRead(ctx_, reactor, caller, "AuditService/GetInclusionProof", "", [this, reactor, request, response] {
+    auto size = ctx_.store.ReadAuditSize();
+    if (!size.ok()) {
+      reactor->Finish(ToGrpcStatus(absl::UnavailableError(std::string(size.status().message()))));
+      return;
+    }
+    if (request->tree_size() == 0 || request->tree_size() > *size || request->leaf_index() >= request->tree_size()) {
+      reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("need leaf_index < tree_size <= ", *size, " (the current log size); got leaf_index ",
+                       request->leaf_index(), ", tree_size ", request->tree_size()))));
+      return;
+    }
+    StoreMerkleReader store_reader(ctx_.store);
+    merkle::CachingNodeReader reader(node_cache_, store_reader);
+    auto proof = merkle::InclusionProof(hasher_, reader, request->leaf_index(), request->tree_size());
+    if (!proof.ok()) {
+      reactor->Finish(ToGrpcStatus(proof.status()));
+      return;
+    }
+    response->set_leaf_index(request->leaf_index());
+    response->set_tree_size(request->tree_size());
+    for (auto& h : *proof) response->add_audit_path(std::move(h));
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 
@@ -201,28 +216,31 @@ grpc::ServerUnaryReactor* AuditServiceImpl::GetConsistencyProof(grpc::CallbackSe
     Refuse(ctx_, reactor, caller, "AuditService/GetConsistencyProof", "", st);
     return reactor;
   }
-  auto size = ctx_.store.ReadAuditSize();
-  if (!size.ok()) {
-    reactor->Finish(ToGrpcStatus(absl::UnavailableError(std::string(size.status().message()))));
-    return reactor;
-  }
-  const uint64_t first = request->first_tree_size(), second = request->second_tree_size();
-  if (first == 0 || first > second || second > *size) {
-    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "need 0 < first_tree_size <= second_tree_size <= ", *size, " (the current log size); got ", first, " and ", second))));
-    return reactor;
-  }
-  StoreMerkleReader store_reader(ctx_.store);
-  merkle::CachingNodeReader reader(node_cache_, store_reader);
-  auto proof = merkle::ConsistencyProof(hasher_, reader, first, second);
-  if (!proof.ok()) {
-    reactor->Finish(ToGrpcStatus(proof.status()));
-    return reactor;
-  }
-  response->set_first_tree_size(first);
-  response->set_second_tree_size(second);
-  for (auto& h : *proof) response->add_proof(std::move(h));
-  reactor->Finish(grpc::Status::OK);
+  PostRead(ctx_, reactor, caller, "AuditService/GetConsistencyProof", "", [this, reactor, request, response] {
+    auto size = ctx_.store.ReadAuditSize();
+    if (!size.ok()) {
+      reactor->Finish(ToGrpcStatus(absl::UnavailableError(std::string(size.status().message()))));
+      return;
+    }
+    const uint64_t first = request->first_tree_size(), second = request->second_tree_size();
+    if (first == 0 || first > second || second > *size) {
+      reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("need 0 < first_tree_size <= second_tree_size <= ",
+                                                                           *size, " (the current log size); got ", first,
+                                                                           " and ", second))));
+      return;
+    }
+    StoreMerkleReader store_reader(ctx_.store);
+    merkle::CachingNodeReader reader(node_cache_, store_reader);
+    auto proof = merkle::ConsistencyProof(hasher_, reader, first, second);
+    if (!proof.ok()) {
+      reactor->Finish(ToGrpcStatus(proof.status()));
+      return;
+    }
+    response->set_first_tree_size(first);
+    response->set_second_tree_size(second);
+    for (auto& h : *proof) response->add_proof(std::move(h));
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 
@@ -234,29 +252,32 @@ grpc::ServerUnaryReactor* AuditServiceImpl::ExportCase(grpc::CallbackServerConte
     Refuse(ctx_, reactor, caller, "AuditService/ExportCase", request->case_id(), st);
     return reactor;
   }
-  if (auto st = MaySeeCase(ctx_.store, caller, request->case_id()); !st.ok()) {
-    Refuse(ctx_, reactor, caller, "AuditService/ExportCase", request->case_id(), st);
-    return reactor;
-  }
-  const auto key = keys_.Current();
-  std::map<std::string, std::string> previous;
-  for (const GatewayKeyInfo& k : keys_.Published()) previous[k.key_id] = k.certificate_pem;
-  auto bundle = BuildCaseBundle(ctx_.store, ctx_.registry, hasher_, *key->signer, key->certificate_pem,
-                                request->case_id(), clock_.Now(), previous);
-  if (!bundle.ok()) {
-    reactor->Finish(ToGrpcStatus(bundle.status()));
-    return reactor;
-  }
-  *response = std::move(*bundle);
-  v1::AuditRecord r;
-  r.set_actor_agency(caller.agency_id());
-  r.set_actor_certificate_sha256(caller.certificate_sha256);
-  r.set_action("AuditService/ExportCase");
-  r.set_case_id(request->case_id());
-  r.set_outcome(v1::AuditRecord::ACCEPTED);
-  r.set_reason(absl::StrCat(response->envelopes_size(), " envelopes, ", response->audit_entries_size(), " audit entries"));
-  ctx_.pipeline.RecordEvent(std::move(r), [reactor](absl::Status st) {
-    reactor->Finish(st.ok() ? grpc::Status::OK : ToGrpcStatus(absl::UnavailableError("the export could not be audited; retry")));
+  PostRead(ctx_, reactor, caller, "AuditService/ExportCase", request->case_id(), [this, reactor, caller, request, response] {
+    if (auto st = MaySeeCase(ctx_.store, caller, request->case_id()); !st.ok()) {
+      Refuse(ctx_, reactor, caller, "AuditService/ExportCase", request->case_id(), st);
+      return;
+    }
+    const auto key = keys_.Current();
+    std::map<std::string, std::string> previous;
+    for (const GatewayKeyInfo& k : keys_.Published()) previous[k.key_id] = k.certificate_pem;
+    auto bundle = BuildCaseBundle(ctx_.store, ctx_.registry, hasher_, *key->signer, key->certificate_pem,
+                                  request->case_id(), clock_.Now(), previous);
+    if (!bundle.ok()) {
+      reactor->Finish(ToGrpcStatus(bundle.status()));
+      return;
+    }
+    *response = std::move(*bundle);
+    v1::AuditRecord r;
+    r.set_actor_agency(caller.agency_id());
+    r.set_actor_certificate_sha256(caller.certificate_sha256);
+    r.set_action("AuditService/ExportCase");
+    r.set_case_id(request->case_id());
+    r.set_outcome(v1::AuditRecord::ACCEPTED);
+    r.set_reason(absl::StrCat(response->envelopes_size(), " envelopes, ", response->audit_entries_size(), " audit entries"));
+    ctx_.pipeline.RecordEvent(std::move(r), [reactor](absl::Status st) {
+      reactor->Finish(st.ok() ? grpc::Status::OK
+                              : ToGrpcStatus(absl::UnavailableError("the export could not be audited; retry")));
+    });
   });
   return reactor;
 }

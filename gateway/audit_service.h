@@ -40,6 +40,10 @@ class AuditServiceImpl final : public v1::AuditService::CallbackService {
                                        v1::CaseBundle* response) override;
 
  private:
+  // Query's visibility checks, read and answer, on the read executor.
+  void QueryOnReadThread(grpc::ServerUnaryReactor* reactor, const Caller& caller, const v1::AuditQueryRequest* request,
+                         AuditFilter filter, v1::AuditQueryResponse* response);
+
   ServiceContext ctx_;
   PeerIdentifier& peers_;
   const GatewayKeyring& keys_;

@@ -31,6 +31,7 @@
 #include "gateway/kafka_audit_relay.h"
 #include "gateway/kafka_ingress.h"
 #include "gateway/kafka_relay.h"
+#include "gateway/read_executor.h"
 #include "gateway/receipt_signing_pool.h"
 #include "gateway/registry.h"
 #include "gateway/services.h"
@@ -60,11 +61,14 @@ class GatewayServerImpl final : public GatewayServer {
     if (deadline_engine_ != nullptr) deadline_engine_->Stop();
     if (stopped_ || server_ == nullptr) {
       StopRelay();
+      if (reads_ != nullptr) reads_->Shutdown();
       if (store_ != nullptr) store_->Shutdown();
       return;
     }
     stopped_ = true;
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+    // The calls have ended; reads still queued run now, against an open store.
+    reads_->Shutdown();
     v1::AuditRecord r;
     r.set_action("gateway.stop");
     r.set_outcome(v1::AuditRecord::SYSTEM);
@@ -146,7 +150,7 @@ class GatewayServerImpl final : public GatewayServer {
     return absl::OkStatus();
   }
 
-  absl::Status Init(const v1::GatewayConfig& config, std::shared_ptr<const Clock> clock) {
+  absl::Status Init(const v1::GatewayConfig& config, std::shared_ptr<const Clock> clock, const GatewayServerOptions& options) {
     config_ = config;
     clock_ = clock ? std::move(clock) : std::make_shared<SystemClock>();
     auto read = [](const std::string& path, std::string& out) -> absl::Status {
@@ -182,6 +186,7 @@ class GatewayServerImpl final : public GatewayServer {
     auto store = OpenSqliteStore(store_options);
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
+    if (options.decorate_store) store_ = options.decorate_store(std::move(store_));
     auto blobs = OpenFileBlobStore(config.data_dir() + "/blobs");
     if (!blobs.ok()) return blobs.status();
     blobs_ = std::move(*blobs);
@@ -212,6 +217,10 @@ class GatewayServerImpl final : public GatewayServer {
     peers_ = std::make_unique<PeerIdentifier>(*registry_, clock_.get());
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
     ctx.gateway_keys = keyring_.get();
+    auto reads = ReadExecutor::Create(options.reads);
+    if (!reads.ok()) return reads.status();
+    reads_ = std::move(*reads);
+    ctx.reads = reads_.get();
     case_service_ = std::make_unique<CaseServiceImpl>(ctx, *peers_);
     delivery_service_ = std::make_unique<DeliveryServiceImpl>(ctx, *peers_);
     document_service_ = std::make_unique<DocumentServiceImpl>(ctx, *peers_);
@@ -384,6 +393,7 @@ class GatewayServerImpl final : public GatewayServer {
   std::unique_ptr<SubmissionPipeline> pipeline_;
   std::unique_ptr<KafkaIngress> ingress_;  // Kafka mode only; uses pipeline_ and publisher_
   std::unique_ptr<PeerIdentifier> peers_;
+  std::unique_ptr<ReadExecutor> reads_;  // the read RPCs' store reads; stopped before the store
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<DeliveryServiceImpl> delivery_service_;
   std::unique_ptr<DocumentServiceImpl> document_service_;
@@ -402,14 +412,15 @@ class GatewayServerImpl final : public GatewayServer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(const v1::GatewayConfig& config,
-                                                                    std::shared_ptr<const Clock> clock) {
+                                                                    std::shared_ptr<const Clock> clock,
+                                                                    GatewayServerOptions options) {
   // Debian's abseil is built with lock-order cycle detection on: every
   // absl::Mutex gRPC takes per call is recorded in a global graph (1-2 % of a
   // gRPC thread's time, measured with perf). Release builds of abseil leave it
   // off, and CaseLink's own code does not use absl::Mutex.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto server = std::make_unique<GatewayServerImpl>();
-  if (auto st = server->Init(config, std::move(clock)); !st.ok()) return st;
+  if (auto st = server->Init(config, std::move(clock), options); !st.ok()) return st;
   return server;
 }
 

@@ -2,6 +2,7 @@
 // pipeline and the TLS gRPC server with health and reflection.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -9,14 +10,26 @@
 #include "adapters/clock/clock.h"
 #include "adapters/store/store.h"
 #include "caselink/v1/config.pb.h"
+#include "gateway/read_executor.h"
 
 namespace caselink {
+
+// What embedding applications and tests may change beyond the config file.
+struct GatewayServerOptions {
+  // Wraps the store once it is opened: everything in the gateway then uses the
+  // returned one (tests decorate the SQLite store, e.g. to hold reads). Null:
+  // the store as opened.
+  std::function<std::unique_ptr<Store>(std::unique_ptr<Store>)> decorate_store = nullptr;
+  // The threads and queue bound of the read RPCs' store reads.
+  ReadExecutorOptions reads = {};
+};
 
 class GatewayServer {
  public:
   // Opens everything and starts serving. `clock` may be null (system clock).
   static absl::StatusOr<std::unique_ptr<GatewayServer>> Start(const v1::GatewayConfig& config,
-                                                              std::shared_ptr<const Clock> clock = nullptr);
+                                                              std::shared_ptr<const Clock> clock = nullptr,
+                                                              GatewayServerOptions options = {});
   virtual ~GatewayServer() = default;
 
   // The bound port (useful when the config asks for port 0).

@@ -12,6 +12,7 @@
 #include "gateway/evidence.h"
 #include "gateway/gateway_keyring.h"
 #include "gateway/lifecycle.h"
+#include "gateway/read_executor.h"
 #include "gateway/tls_client_checks.h"
 #include "security/certificate.h"
 #include "security/digest.h"
@@ -38,6 +39,14 @@ void RefuseUnary(ServiceContext& ctx, grpc::ServerUnaryReactor* reactor, const C
 }
 
 }  // namespace
+
+void PostRead(ServiceContext& ctx, grpc::ServerUnaryReactor* reactor, const Caller& caller, std::string action,
+              std::string case_id, std::function<void()> read) {
+  if (ctx.reads == nullptr) return read();
+  if (auto st = ctx.reads->Post(std::move(read)); !st.ok()) {
+    RefuseUnary(ctx, reactor, caller, std::move(action), std::move(case_id), std::move(st));
+  }
+}
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -109,33 +118,36 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* 
     RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(), st);
     return reactor;
   }
-  auto c = ctx_.store.ReadCase(request->case_id());
-  if (!c.ok()) {
-    reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("reading case: ", c.status().message()))));
-    return reactor;
-  }
-  if (!c->has_value()) {
-    RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(),
-                absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' does not exist")));
-    return reactor;
-  }
-  const v1::Case& found = **c;
-  const bool party = !RelationsOf(found, caller.agency_id()).empty();
-  const bool auditor = HasRole(caller, "auditor") && found.region().starts_with(caller.agency->agency.region().substr(0, 2));
-  if (!party && !auditor) {
-    RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(),
-                absl::PermissionDeniedError(absl::StrCat("agency '", caller.agency_id(), "' is not a party to case '",
-                                                         request->case_id(), "'")));
-    return reactor;
-  }
-  auto timeline = ctx_.store.ReadTimeline(request->case_id());
-  if (!timeline.ok()) {
-    reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("reading timeline: ", timeline.status().message()))));
-    return reactor;
-  }
-  *response->mutable_case_() = found;
-  for (auto& e : *timeline) *response->add_timeline() = std::move(e);
-  reactor->Finish(grpc::Status::OK);
+  PostRead(ctx_, reactor, caller, "GetCase", request->case_id(), [this, reactor, caller, request, response] {
+    auto c = ctx_.store.ReadCase(request->case_id());
+    if (!c.ok()) {
+      reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("reading case: ", c.status().message()))));
+      return;
+    }
+    if (!c->has_value()) {
+      RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(),
+                  absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' does not exist")));
+      return;
+    }
+    const v1::Case& found = **c;
+    const bool party = !RelationsOf(found, caller.agency_id()).empty();
+    const bool auditor =
+        HasRole(caller, "auditor") && found.region().starts_with(caller.agency->agency.region().substr(0, 2));
+    if (!party && !auditor) {
+      RefuseUnary(ctx_, reactor, caller, "GetCase", request->case_id(),
+                  absl::PermissionDeniedError(absl::StrCat("agency '", caller.agency_id(), "' is not a party to case '",
+                                                           request->case_id(), "'")));
+      return;
+    }
+    auto timeline = ctx_.store.ReadTimeline(request->case_id());
+    if (!timeline.ok()) {
+      reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("reading timeline: ", timeline.status().message()))));
+      return;
+    }
+    *response->mutable_case_() = found;
+    for (auto& e : *timeline) *response->add_timeline() = std::move(e);
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 
@@ -177,16 +189,18 @@ grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext
     }
     filter.agency = caller.agency_id();
   }
-  auto cases = ctx_.store.ListCases(filter);
-  if (!cases.ok()) {
-    reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("listing cases: ", cases.status().message()))));
-    return reactor;
-  }
-  for (auto& c : *cases) *response->add_cases() = std::move(c);
-  if (response->cases_size() == static_cast<int>(filter.limit)) {
-    response->set_next_page_token(response->cases(response->cases_size() - 1).case_id());
-  }
-  reactor->Finish(grpc::Status::OK);
+  PostRead(ctx_, reactor, caller, "ListCases", "", [this, reactor, filter = std::move(filter), response] {
+    auto cases = ctx_.store.ListCases(filter);
+    if (!cases.ok()) {
+      reactor->Finish(ToGrpcStatus(absl::UnavailableError(absl::StrCat("listing cases: ", cases.status().message()))));
+      return;
+    }
+    for (auto& c : *cases) *response->add_cases() = std::move(c);
+    if (response->cases_size() == static_cast<int>(filter.limit)) {
+      response->set_next_page_token(response->cases(response->cases_size() - 1).case_id());
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 
@@ -194,10 +208,12 @@ grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext
 
 namespace {
 
-// Streams an agency's pending deliveries, then waits for new ones.
+// Streams an agency's pending deliveries, then waits for new ones. The outbox
+// is read on the read executor; at most one read and one write are in flight.
 class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Delivery>, public DeliveryListener {
  public:
-  SubscribeReactor(ServiceContext ctx, std::string agency, uint64_t after) : ctx_(ctx), agency_(std::move(agency)), last_sent_(after) {
+  SubscribeReactor(ServiceContext ctx, Caller caller, uint64_t after)
+      : ctx_(ctx), caller_(std::move(caller)), agency_(caller_.agency_id()), last_sent_(after) {
     ctx_.hub.AddListener(agency_, this);
     Pump();
   }
@@ -227,7 +243,14 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Delivery>, pu
 
   void OnDone() override {
     ctx_.hub.RemoveListener(agency_, this);
-    delete this;
+    bool last;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+      last = reads_pending_ == 0;
+    }
+    // Otherwise the read in flight deletes the reactor when it has run.
+    if (last) delete this;
   }
 
  private:
@@ -246,21 +269,79 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Delivery>, pu
       return;
     }
     if (queue_.empty()) {
+      if (ctx_.reads != nullptr) return StartReadLocked();
+      // Without an executor (services built without a GatewayServer) the read runs here.
       auto batch = ctx_.store.ReadPendingDeliveries(agency_, last_sent_, kDeliveryBatch);
       if (!batch.ok()) {
         FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, absl::StrCat("reading deliveries: ", batch.status().message())));
         return;
       }
       for (auto& d : *batch) queue_.push_back(std::move(d));
+      if (queue_.empty()) return;
     }
-    if (queue_.empty()) return;
+    StartWriteLocked(lock);
+  }
+
+  // Posts the outbox read; when the executor refuses it, the stream ends with the refusal, audited.
+  void StartReadLocked() {
+    if (reading_) {
+      // The read in flight may have missed the rows just notified: read again after it.
+      read_again_ = true;
+      return;
+    }
+    if (absl::Status posted = ctx_.reads->Post([this] { ReadPending(); }); !posted.ok()) {
+      ctx_.pipeline.RecordRefusal(caller_, "Subscribe", "", posted, [](absl::Status) {});
+      FinishLocked(ToGrpcStatus(posted));
+      return;
+    }
+    // Set after Post: the task cannot look before mu_ is released.
+    reading_ = true;
+    ++reads_pending_;
+  }
+
+  void StartWriteLocked(std::unique_lock<std::mutex>& lock) {
     writing_ = true;
     current_ = queue_.front();
     lock.unlock();
     StartWrite(&current_);
   }
 
+  // On the read executor. Reads run only while the queue is empty and no write
+  // is in flight, so last_sent_ is the cursor and nothing else fills the queue.
+  void ReadPending() {
+    uint64_t after;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      after = last_sent_;
+    }
+    auto batch = ctx_.store.ReadPendingDeliveries(agency_, after, kDeliveryBatch);
+    std::unique_lock<std::mutex> lock(mu_);
+    reading_ = false;
+    const bool again = read_again_;
+    read_again_ = false;
+    if (finished_) {
+      // Ended meanwhile (cancelled, or the previous write failed): nothing to send.
+    } else if (cancelled_) {
+      FinishLocked(grpc::Status::CANCELLED);
+    } else if (!batch.ok()) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, absl::StrCat("reading deliveries: ", batch.status().message())));
+    } else {
+      for (auto& d : *batch) queue_.push_back(std::move(d));
+      if (!queue_.empty()) {
+        // Its completion pumps again, which reads once the queue is empty.
+        StartWriteLocked(lock);
+        lock.lock();
+      } else if (again) {
+        StartReadLocked();
+      }
+    }
+    const bool delete_now = --reads_pending_ == 0 && done_;
+    lock.unlock();
+    if (delete_now) delete this;
+  }
+
   ServiceContext ctx_;
+  const Caller caller_;
   const std::string agency_;
   std::mutex mu_;
   std::deque<v1::Delivery> queue_;
@@ -269,6 +350,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::Delivery>, pu
   bool writing_ = false;
   bool finished_ = false;
   bool cancelled_ = false;
+  bool reading_ = false;     // a ReadPending is posted or running
+  bool read_again_ = false;  // deliveries were notified while it ran
+  int reads_pending_ = 0;    // posted ReadPending tasks not yet returned
+  bool done_ = false;        // OnDone ran; the last read deletes the reactor
 };
 
 class RefusedStream final : public grpc::ServerWriteReactor<v1::Delivery> {
@@ -287,7 +372,7 @@ grpc::ServerWriteReactor<v1::Delivery>* DeliveryServiceImpl::Subscribe(grpc::Cal
     ctx_.pipeline.RecordRefusal(caller, "Subscribe", "", st, [](absl::Status) {});
     return new RefusedStream(st);
   }
-  return new SubscribeReactor(ctx_, caller.agency_id(), request->after_sequence());
+  return new SubscribeReactor(ctx_, caller, request->after_sequence());
 }
 
 grpc::ServerUnaryReactor* DeliveryServiceImpl::Acknowledge(grpc::CallbackServerContext* context,
@@ -409,16 +494,59 @@ class RefusedUpload final : public grpc::ServerReadReactor<v1::UploadRequest> {
   void OnDone() override { delete this; }
 };
 
+// Checks the caller's right to the document on the read executor, then streams it.
 class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadChunk> {
  public:
-  explicit DownloadReactor(std::unique_ptr<BlobReader> reader) : reader_(std::move(reader)) { Next(); }
+  DownloadReactor(ServiceContext ctx, Caller caller, const v1::DownloadRequest* request, std::string hex)
+      : ctx_(ctx), caller_(std::move(caller)), request_(request), hex_(std::move(hex)) {}
+
+  // Nothing ends the call before Open or Refuse finishes it, so the reactor outlives the posted task.
+  void Start() {
+    if (ctx_.reads == nullptr) return Open();
+    if (auto st = ctx_.reads->Post([this] { Open(); }); !st.ok()) Refuse(st);
+  }
+
   void OnWriteDone(bool ok) override {
     if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download interrupted"));
     Next();
   }
   void OnDone() override { delete this; }
 
+  void Refuse(absl::Status why) {
+    ctx_.pipeline.RecordRefusal(caller_, "Download", request_->case_id(), std::move(why),
+                                [this](absl::Status st) { Finish(ToGrpcStatus(st)); });
+  }
+
  private:
+  void Open() {
+    const std::string& case_id = request_->case_id();
+    auto c = ctx_.store.ReadCase(case_id);
+    if (!c.ok()) return Refuse(absl::UnavailableError(std::string(c.status().message())));
+    if (!c->has_value()) return Refuse(absl::NotFoundError(absl::StrCat("case '", case_id, "' does not exist")));
+    if (RelationsOf(**c, caller_.agency_id()).empty()) {
+      return Refuse(absl::PermissionDeniedError(
+          absl::StrCat("agency '", caller_.agency_id(), "' is not a party to case '", case_id, "'")));
+    }
+    auto has = ctx_.store.CaseHasDocument(case_id, hex_);
+    if (!has.ok()) return Refuse(absl::UnavailableError(std::string(has.status().message())));
+    const std::string algorithm = absl::AsciiStrToLower(v1::DigestAlgorithm_Name(request_->digest().algorithm()));
+    if (!*has) return Refuse(absl::NotFoundError(absl::StrCat("case '", case_id, "' has no document ", algorithm, " ", hex_)));
+    auto opened = OpenDocument(ctx_.blobs, ctx_.config.profile(), hex_);
+    if (!opened.ok()) return Refuse(opened.status());
+    reader_ = std::move(*opened);
+    v1::AuditRecord r;
+    r.set_actor_agency(caller_.agency_id());
+    r.set_actor_certificate_sha256(caller_.certificate_sha256);
+    r.set_action("Download");
+    r.set_case_id(case_id);
+    r.set_outcome(v1::AuditRecord::ACCEPTED);
+    r.set_reason(absl::StrCat("document ", algorithm, " ", hex_));
+    ctx_.pipeline.RecordEventWithEvidence(
+        std::move(r), DownloadEvidence(caller_.agency_id(), caller_.certificate_sha256, case_id, request_->digest()),
+        [](absl::Status) {});
+    Next();
+  }
+
   void Next() {
     auto data = reader_->Read(kDownloadChunkBytes);
     if (!data.ok()) return Finish(ToGrpcStatus(data.status()));
@@ -428,16 +556,14 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadChunk>
     chunk_.set_data(std::move(*data));
     StartWrite(&chunk_);
   }
+
+  ServiceContext ctx_;
+  const Caller caller_;
+  const v1::DownloadRequest* request_;  // gRPC keeps it until OnDone
+  const std::string hex_;
   std::unique_ptr<BlobReader> reader_;
   v1::DownloadChunk chunk_;
   uint64_t offset_ = 0;
-};
-
-class RefusedDownload final : public grpc::ServerWriteReactor<v1::DownloadChunk> {
- public:
-  RefusedDownload() = default;
-  void Refuse(const absl::Status& why) { Finish(ToGrpcStatus(why)); }
-  void OnDone() override { delete this; }
 };
 
 }  // namespace
@@ -456,56 +582,14 @@ grpc::ServerWriteReactor<v1::DownloadChunk>* DocumentServiceImpl::Download(grpc:
                                                                            const v1::DownloadRequest* request) {
   Caller caller;
   absl::Status refusal = peers_.Identify(*context, caller);
-  std::string hex;
+  if (refusal.ok()) refusal = CheckDocumentDigest(ctx_.config.profile(), request->digest(), "DownloadRequest.digest");
+  auto* reactor = new DownloadReactor(ctx_, caller, request, refusal.ok() ? security::HexEncode(request->digest().value()) : "");
   if (refusal.ok()) {
-    refusal = CheckDocumentDigest(ctx_.config.profile(), request->digest(), "DownloadRequest.digest");
-    if (refusal.ok()) {
-      hex = security::HexEncode(request->digest().value());
-    }
+    reactor->Start();
+  } else {
+    reactor->Refuse(std::move(refusal));
   }
-  if (refusal.ok()) {
-    auto c = ctx_.store.ReadCase(request->case_id());
-    if (!c.ok()) {
-      refusal = absl::UnavailableError(std::string(c.status().message()));
-    } else if (!c->has_value()) {
-      refusal = absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' does not exist"));
-    } else if (RelationsOf(**c, caller.agency_id()).empty()) {
-      refusal = absl::PermissionDeniedError(absl::StrCat("agency '", caller.agency_id(), "' is not a party to case '", request->case_id(), "'"));
-    } else {
-      auto has = ctx_.store.CaseHasDocument(request->case_id(), hex);
-      if (!has.ok()) {
-        refusal = absl::UnavailableError(std::string(has.status().message()));
-      } else if (!*has) {
-        refusal = absl::NotFoundError(absl::StrCat("case '", request->case_id(), "' has no document ",
-                                                   absl::AsciiStrToLower(v1::DigestAlgorithm_Name(request->digest().algorithm())), " ", hex));
-      }
-    }
-  }
-  std::unique_ptr<BlobReader> reader;
-  if (refusal.ok()) {
-    auto opened = OpenDocument(ctx_.blobs, ctx_.config.profile(), hex);
-    if (opened.ok()) {
-      reader = std::move(*opened);
-    } else {
-      refusal = opened.status();
-    }
-  }
-  if (!refusal.ok()) {
-    auto* refused = new RefusedDownload();
-    ctx_.pipeline.RecordRefusal(caller, "Download", request->case_id(), refusal, [refused](absl::Status st) { refused->Refuse(st); });
-    return refused;
-  }
-  v1::AuditRecord r;
-  r.set_actor_agency(caller.agency_id());
-  r.set_actor_certificate_sha256(caller.certificate_sha256);
-  r.set_action("Download");
-  r.set_case_id(request->case_id());
-  r.set_outcome(v1::AuditRecord::ACCEPTED);
-  r.set_reason(absl::StrCat("document ", absl::AsciiStrToLower(v1::DigestAlgorithm_Name(request->digest().algorithm())), " ", hex));
-  ctx_.pipeline.RecordEventWithEvidence(
-      std::move(r), DownloadEvidence(caller.agency_id(), caller.certificate_sha256, request->case_id(), request->digest()),
-      [](absl::Status) {});
-  return new DownloadReactor(std::move(reader));
+  return reactor;
 }
 
 // ---- GatewayService ----
@@ -532,7 +616,12 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::GetGatewayInfo(grpc::CallbackServe
   response->set_caller_agency(caller.agency_id());
   if (!ctx_.config.kafka().bootstrap_servers().empty()) {
     response->set_bus_enabled(true);
-    if (auto backlog = ctx_.store.CountUnpublishedDeliveries(); backlog.ok()) response->set_bus_backlog(*backlog);
+    // The backlog is a store read; without a bus nothing here touches the store.
+    PostRead(ctx_, reactor, caller, "GetGatewayInfo", "", [this, reactor, response] {
+      if (auto backlog = ctx_.store.CountUnpublishedDeliveries(); backlog.ok()) response->set_bus_backlog(*backlog);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -2,6 +2,7 @@
 // hand work to the pipeline; they never wait for the disk commit.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,6 +15,7 @@
 namespace caselink {
 
 class GatewayKeyring;
+class ReadExecutor;
 
 struct ServiceContext {
   SubmissionPipeline& pipeline;
@@ -28,7 +30,17 @@ struct ServiceContext {
   // The gateway's current and previous keys (rotation); when set, GetGatewayInfo
   // publishes these instead of the two fields above.
   const GatewayKeyring* gateway_keys = nullptr;
+  // Where read RPCs run their store reads, off gRPC's callback threads (which
+  // Submit needs too). Null: on the calling thread, for services built without
+  // a GatewayServer.
+  ReadExecutor* reads = nullptr;
 };
+
+// Runs `read` (store reads, the response, the reactor's Finish) on ctx.reads.
+// When the executor refuses (queue full, shutting down) the call is refused
+// with that reason, audited as `action` on `case_id`, and `read` never runs.
+void PostRead(ServiceContext& ctx, grpc::ServerUnaryReactor* reactor, const Caller& caller, std::string action,
+              std::string case_id, std::function<void()> read);
 
 // Maps the mTLS peer certificate to a registered agency.
 class PeerIdentifier {

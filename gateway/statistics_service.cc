@@ -95,14 +95,16 @@ grpc::ServerUnaryReactor* StatisticsServiceImpl::GetStatistics(grpc::CallbackSer
   if (from != 0 && to != 0 && to <= from) {
     return refuse(absl::InvalidArgumentError("the period is empty: 'to' must be after 'from'"));
   }
-  auto figures = ComputeStatistics(ctx_.store, prefix, from, to);
-  if (!figures.ok()) {
-    reactor->Finish(
-        ToGrpcStatus(absl::UnavailableError(absl::StrCat("computing statistics: ", figures.status().message()))));
-    return reactor;
-  }
-  *response = *std::move(figures);
-  reactor->Finish(grpc::Status::OK);
+  PostRead(ctx_, reactor, caller, "GetStatistics", "", [this, reactor, prefix, from, to, response] {
+    auto figures = ComputeStatistics(ctx_.store, prefix, from, to);
+    if (!figures.ok()) {
+      reactor->Finish(
+          ToGrpcStatus(absl::UnavailableError(absl::StrCat("computing statistics: ", figures.status().message()))));
+      return;
+    }
+    *response = *std::move(figures);
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 

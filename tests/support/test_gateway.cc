@@ -62,7 +62,7 @@ TestGateway::~TestGateway() {
 }
 
 void TestGateway::Start() {
-  auto server = GatewayServer::Start(config_, options_.clock);
+  auto server = GatewayServer::Start(config_, options_.clock, options_.server);
   if (!server.ok()) {
     ADD_FAILURE() << "gateway did not start: " << server.status();
     std::abort();

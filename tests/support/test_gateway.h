@@ -32,6 +32,8 @@ struct TestGatewayOptions {
   std::string profile = "INTL";
   // Adjusts the generated configuration before the first start (e.g. a Kafka bus).
   std::function<void(v1::GatewayConfig&)> configure = nullptr;
+  // Passed to every start (e.g. a store decorator that holds reads, a smaller read queue).
+  GatewayServerOptions server = {};
 };
 
 // 2026-03-02 09:00 China Standard Time, a Monday; the scenario tests' "now".
