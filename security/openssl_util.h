@@ -201,7 +201,8 @@ const EVP_MD* Sha256Md();
 
 // A digest-sign or digest-verify context initialised once for one key. Each call works on its
 // own copy (EVP_MD_CTX_copy_ex), so concurrent Sign/Verify calls on one object share only this
-// read-only template, and skip the per-call algorithm fetch and key context setup.
+// template, which copying only reads (and reference-counts), and skip the per-call algorithm
+// fetch and key context setup.
 class DigestContextTemplate {
  public:
   // `init` sets up the empty context it is given (EVP_DigestSignInit or EVP_DigestVerifyInit and
@@ -209,8 +210,8 @@ class DigestContextTemplate {
   static absl::StatusOr<std::unique_ptr<DigestContextTemplate>> Create(
       const std::function<absl::Status(EVP_MD_CTX*)>& init);
 
-  // A copy for one EVP_DigestSign or EVP_DigestVerify call. It is marked as finalised once
-  // used, so OpenSSL does not duplicate it again inside the final step.
+  // A copy for one EVP_DigestSign or EVP_DigestVerify call, flagged for a single final step
+  // (EVP_MD_CTX_FLAG_FINALISE) so that OpenSSL does not duplicate it once more inside it.
   absl::StatusOr<EvpMdCtxPtr> NewCall() const;
 
  private:
