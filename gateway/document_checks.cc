@@ -2,6 +2,7 @@
 #include "gateway/document_checks.h"
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -37,8 +38,9 @@ absl::StatusOr<security::DocumentHeaderInfo> ReadStoredHeader(BlobReader& reader
   return security::ParseDocumentHeader(bytes);
 }
 
-absl::Status CheckConfidential(const v1::DocumentRef& doc, BlobReader& reader, v1::CryptoProfile profile,
-                               ConfidentialDocument& out) {
+// `header`: the stored header as read (or remembered), or why it could not be parsed.
+absl::Status CheckConfidential(const v1::DocumentRef& doc, v1::CryptoProfile profile,
+                               absl::StatusOr<security::DocumentHeaderInfo> header, ConfidentialDocument& out) {
   const security::DocumentSuite suite = ProfileDocumentSuite(profile);
   auto refuse = [&](const std::string& why) {
     return absl::FailedPreconditionError(absl::StrCat("confidential document '", doc.title(), "' ", why));
@@ -50,7 +52,6 @@ absl::Status CheckConfidential(const v1::DocumentRef& doc, BlobReader& reader, v
   if (auto st = CheckDocumentDigest(profile, doc.plaintext_digest(), "its plaintext_digest"); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("confidential document '", doc.title(), "': ", st.message()));
   }
-  auto header = ReadStoredHeader(reader);
   if (!header.ok()) {
     return refuse(absl::StrCat("is not stored as a CaseLink encrypted document (", header.status().message(),
                                "); encrypt it before upload, the gateway stores only ciphertext of confidential documents"));
@@ -93,7 +94,7 @@ absl::StatusOr<std::unique_ptr<BlobReader>> OpenDocument(const BlobStore& blobs,
 }
 
 absl::Status CheckDocumentRefs(const v1::Envelope& e, const BlobStore& blobs, v1::CryptoProfile profile,
-                               std::vector<ConfidentialDocument>* confidential) {
+                               std::vector<ConfidentialDocument>* confidential, DocumentFactsCache* cache) {
   for (const auto& doc : e.documents()) {
     if (doc.type() == v1::DOCUMENT_TYPE_UNSPECIFIED) {
       return absl::InvalidArgumentError(absl::StrCat("document '", doc.title(), "' has no type"));
@@ -101,23 +102,32 @@ absl::Status CheckDocumentRefs(const v1::Envelope& e, const BlobStore& blobs, v1
     if (auto st = CheckDocumentDigest(profile, doc.digest(), absl::StrCat("the digest of document '", doc.title(), "'")); !st.ok()) {
       return st;
     }
-    const std::string hex = security::HexEncode(doc.digest().value());
     const std::string name = LowerName(doc.digest().algorithm());
-    // Only a stat for a plain document; a confidential one is opened to read its header.
-    absl::StatusOr<std::string> sha = hex;
-    if (DocumentHashAlgorithm(profile) != security::DigestAlgorithm::kSha256) {
-      sha = blobs.Resolve(DocumentHashAlgorithm(profile), hex);
-    }
-    absl::StatusOr<uint64_t> size = sha.ok() ? blobs.Size(*sha) : absl::StatusOr<uint64_t>(sha.status());
-    if (!size.ok()) {
-      if (size.status().code() != absl::StatusCode::kNotFound) {
-        return absl::UnavailableError(absl::StrCat("document '", doc.title(), "': ", size.status().message()));
+    const std::string key = DocumentFactsCache::Key(name, doc.digest().value());
+    std::shared_ptr<const StoredDocumentFacts> facts = cache != nullptr ? cache->Find(key) : nullptr;
+    if (facts == nullptr) {
+      // Only a stat for a plain document; a confidential one is opened to read its header.
+      const std::string hex = security::HexEncode(doc.digest().value());
+      absl::StatusOr<std::string> sha = hex;
+      if (DocumentHashAlgorithm(profile) != security::DigestAlgorithm::kSha256) {
+        sha = blobs.Resolve(DocumentHashAlgorithm(profile), hex);
       }
-      return absl::FailedPreconditionError(absl::StrCat("document '", doc.title(), "' (", name, " ", hex,
-                                                        ") has not been uploaded; upload it with DocumentService.Upload first"));
+      absl::StatusOr<uint64_t> size = sha.ok() ? blobs.Size(*sha) : absl::StatusOr<uint64_t>(sha.status());
+      if (!size.ok()) {
+        if (size.status().code() != absl::StatusCode::kNotFound) {
+          return absl::UnavailableError(absl::StrCat("document '", doc.title(), "': ", size.status().message()));
+        }
+        return absl::FailedPreconditionError(absl::StrCat("document '", doc.title(), "' (", name, " ", hex,
+                                                          ") has not been uploaded; upload it with DocumentService.Upload first"));
+      }
+      auto fresh = std::make_shared<StoredDocumentFacts>();
+      fresh->sha256_hex = *std::move(sha);
+      fresh->size = *size;
+      facts = std::move(fresh);
+      if (cache != nullptr) cache->Remember(key, facts);
     }
-    if (*size != doc.size_bytes()) {
-      return absl::InvalidArgumentError(absl::StrCat("document '", doc.title(), "' is ", *size,
+    if (facts->size != doc.size_bytes()) {
+      return absl::InvalidArgumentError(absl::StrCat("document '", doc.title(), "' is ", facts->size,
                                                      " bytes as stored but the envelope says ", doc.size_bytes()));
     }
     if (!doc.confidential()) {
@@ -127,10 +137,23 @@ absl::Status CheckDocumentRefs(const v1::Envelope& e, const BlobStore& blobs, v1
       }
       continue;
     }
-    auto reader = blobs.Open(*sha);
-    if (!reader.ok()) return absl::UnavailableError(absl::StrCat("document '", doc.title(), "': ", reader.status().message()));
+    absl::StatusOr<security::DocumentHeaderInfo> header;
+    if (facts->header.has_value()) {
+      header = *facts->header;
+    } else {
+      auto reader = blobs.Open(facts->sha256_hex);
+      if (!reader.ok()) return absl::UnavailableError(absl::StrCat("document '", doc.title(), "': ", reader.status().message()));
+      header = ReadStoredHeader(**reader);
+      // Only a header that parses is remembered: the stored bytes cannot change, but a read
+      // error may be the disk's and not the blob's.
+      if (header.ok() && cache != nullptr) {
+        auto with_header = std::make_shared<StoredDocumentFacts>(*facts);
+        with_header->header = *header;
+        cache->Remember(key, std::move(with_header));
+      }
+    }
     ConfidentialDocument found;
-    if (auto st = CheckConfidential(doc, **reader, profile, found); !st.ok()) return st;
+    if (auto st = CheckConfidential(doc, profile, std::move(header), found); !st.ok()) return st;
     if (confidential != nullptr) confidential->push_back(std::move(found));
   }
   return absl::OkStatus();

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "adapters/blob/blob_store.h"
 #include "caselink/v1/envelope.pb.h"
+#include "gateway/document_facts_cache.h"
 #include "gateway/lifecycle.h"
 #include "gateway/registry.h"
 
@@ -34,9 +35,11 @@ absl::StatusOr<std::unique_ptr<BlobReader>> OpenDocument(const BlobStore& blobs,
 // Every document of `e` must be stored with the size and digest the sender signed; a
 // confidential one must be a CaseLink encrypted document of the profile's suite whose stored
 // recipients are the ones signed in the envelope. Appends what the stored headers say to
-// `confidential`. Reads at most one bounded header per confidential document.
+// `confidential`. Reads at most one bounded header per confidential document. With a `cache`,
+// a document whose facts are remembered costs no store access, and what the store says is
+// remembered (a missing document never is).
 absl::Status CheckDocumentRefs(const v1::Envelope& e, const BlobStore& blobs, v1::CryptoProfile profile,
-                               std::vector<ConfidentialDocument>* confidential);
+                               std::vector<ConfidentialDocument>* confidential, DocumentFactsCache* cache = nullptr);
 
 // The agencies an accepted envelope is delivered to under `t`, after routing made `next`
 // (as the outbox rows of SubmissionPipeline::Apply name them; the actor excluded).

@@ -148,7 +148,7 @@ absl::Status KafkaIngress::Process(const BusMessage& message) {
       return audited;
     }
   } else {
-    outcome = Submit(caller, signed_envelope);
+    outcome = Submit(caller, std::move(signed_envelope));  // not used below
     // The store could not commit: nothing happened; try the record again.
     if (outcome.status().code() == absl::StatusCode::kUnavailable) return outcome.status();
   }

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <regex>
 
 #include <google/protobuf/util/time_util.h>
 
@@ -15,6 +14,7 @@
 #include "gateway/audit_log.h"
 #include "gateway/document_checks.h"
 #include "gateway/evidence.h"
+#include "gateway/id_syntax.h"
 #include "gateway/lifecycle.h"
 #include "gateway/signing_key_checks.h"
 #include "security/digest.h"
@@ -26,11 +26,6 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 google::protobuf::Timestamp ToProto(absl::Time t) { return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t)); }
-
-const std::regex& IdPattern() {
-  static const std::regex* pattern = new std::regex("^[A-Za-z0-9._:-]{1,128}$");
-  return *pattern;
-}
 
 v1::AuditRecord BaseRecord(const Caller& caller, std::string action, std::string case_id) {
   v1::AuditRecord r;
@@ -111,10 +106,10 @@ absl::Status SubmissionPipeline::Precheck(Submission& s) const {
   s.digest = security::Sha256(bytes);
   const v1::Envelope& e = s.envelope;
   s.action_label = absl::StrCat("Submit/", ActionName(e.action_case()));
-  if (!std::regex_match(e.envelope_id(), IdPattern())) {
+  if (!IsValidId(e.envelope_id())) {
     return absl::InvalidArgumentError("envelope_id must be 1-128 characters of A-Z a-z 0-9 . _ : -");
   }
-  if (!std::regex_match(e.case_id(), IdPattern())) {
+  if (!IsValidId(e.case_id())) {
     return absl::InvalidArgumentError("case_id must be 1-128 characters of A-Z a-z 0-9 . _ : -");
   }
   if (e.action_case() == v1::Envelope::ACTION_NOT_SET) return absl::InvalidArgumentError("envelope has no action");
@@ -166,7 +161,7 @@ absl::Status SubmissionPipeline::Precheck(Submission& s) const {
 
   // 4. Documents must be stored, with the size and digest (the profile's) the sender signed;
   // confidential ones as ciphertext of the profile's suite (recipients are checked after routing).
-  if (auto st = CheckDocumentRefs(e, deps_.blobs, profile, &s.confidential); !st.ok()) return st;
+  if (auto st = CheckDocumentRefs(e, deps_.blobs, profile, &s.confidential, &document_facts_); !st.ok()) return st;
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "gateway/crypto_profile.h"
 #include "gateway/deadlines/holiday_calendar.h"
 #include "gateway/delivery_hub.h"
+#include "gateway/document_facts_cache.h"
 #include "gateway/gateway_keyring.h"
 #include "gateway/lifecycle.h"
 #include "gateway/receipt_signing_pool.h"
@@ -105,6 +106,9 @@ class SubmissionPipeline {
                                Submission& s) const;
 
   PipelineDeps deps_;
+  // Facts of referenced documents already found in the blob store, so a Submit on a gRPC
+  // thread does not stat or read them again (blobs never change).
+  mutable DocumentFactsCache document_facts_;
 };
 
 }  // namespace caselink

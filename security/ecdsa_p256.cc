@@ -35,14 +35,27 @@ absl::StatusOr<EvpPkeyPtr> VerifierKey(absl::StatusOr<EvpPkeyPtr> parsed) {
   return parsed;
 }
 
+absl::StatusOr<std::unique_ptr<internal::DigestContextTemplate>> VerifyTemplate(EVP_PKEY* pkey) {
+  return internal::DigestContextTemplate::Create([pkey](EVP_MD_CTX* ctx) {
+    if (internal::Sha256Md() == nullptr ||
+        EVP_DigestVerifyInit(ctx, nullptr, internal::Sha256Md(), nullptr, pkey) != 1) {
+      return absl::InternalError(absl::StrCat("ECDSA verification setup failed: ", OpenSslErrors()));
+    }
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace
 
+// Each key keeps a context set up once (SHA-256 fetched, key bound); every call works on a copy.
 struct EcdsaP256Signer::Key {
   EvpPkeyPtr pkey;
+  std::unique_ptr<internal::DigestContextTemplate> sign;
 };
 
 struct EcdsaP256Verifier::Key {
   EvpPkeyPtr pkey;
+  std::unique_ptr<internal::DigestContextTemplate> verify;
 };
 
 absl::StatusOr<std::unique_ptr<EcdsaP256Signer>> EcdsaP256Signer::Create(absl::string_view private_key_pem,
@@ -53,6 +66,16 @@ absl::StatusOr<std::unique_ptr<EcdsaP256Signer>> EcdsaP256Signer::Create(absl::s
   if (absl::Status s = internal::CheckIsP256(pkey->get(), what); !s.ok()) return s;
   auto key = std::make_unique<Key>();
   key->pkey = *std::move(pkey);
+  EVP_PKEY* raw = key->pkey.get();
+  auto sign = internal::DigestContextTemplate::Create([&](EVP_MD_CTX* ctx) {
+    if (internal::Sha256Md() == nullptr ||
+        EVP_DigestSignInit(ctx, nullptr, internal::Sha256Md(), nullptr, raw) != 1) {
+      return absl::InternalError(absl::StrCat("ECDSA signing setup failed for key '", key_id, "': ", OpenSslErrors()));
+    }
+    return absl::OkStatus();
+  });
+  if (!sign.ok()) return sign.status();
+  key->sign = *std::move(sign);
   return std::unique_ptr<EcdsaP256Signer>(new EcdsaP256Signer(std::move(key), std::move(key_id)));
 }
 
@@ -62,36 +85,37 @@ EcdsaP256Signer::EcdsaP256Signer(std::unique_ptr<Key> key, std::string key_id)
 EcdsaP256Signer::~EcdsaP256Signer() = default;
 
 absl::StatusOr<std::string> EcdsaP256Signer::Sign(absl::string_view data) const {
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
-  }
-  if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_->pkey.get()) != 1) {
-    return absl::InternalError(
-        absl::StrCat("ECDSA signing setup failed for key '", key_id_, "': ", OpenSslErrors()));
-  }
-  return internal::DigestSign(ctx.get(), key_->pkey.get(), data, "ECDSA", key_id_);
+  absl::StatusOr<EvpMdCtxPtr> ctx = key_->sign->NewCall();
+  if (!ctx.ok()) return absl::Status(ctx.status().code(), absl::StrCat("key '", key_id_, "': ", ctx.status().message()));
+  return internal::DigestSign(ctx->get(), key_->pkey.get(), data, "ECDSA", key_id_);
 }
 
 absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> EcdsaP256Verifier::CreateFromPublicKeyPem(
     absl::string_view pem) {
   absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyPem(pem, "public key"));
   if (!pkey.ok()) return pkey.status();
-  return std::unique_ptr<EcdsaP256Verifier>(new EcdsaP256Verifier(std::make_unique<Key>(Key{*std::move(pkey)})));
+  return FromKey(std::make_unique<Key>(Key{*std::move(pkey), nullptr}));
 }
 
 absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> EcdsaP256Verifier::CreateFromPublicKeyDer(
     absl::string_view der) {
   absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyDer(der, "public key"));
   if (!pkey.ok()) return pkey.status();
-  return std::unique_ptr<EcdsaP256Verifier>(new EcdsaP256Verifier(std::make_unique<Key>(Key{*std::move(pkey)})));
+  return FromKey(std::make_unique<Key>(Key{*std::move(pkey), nullptr}));
 }
 
 absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> EcdsaP256Verifier::CreateFromUncompressedPoint(
     absl::string_view point) {
   absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::EcPublicKeyFromPoint("EC", kP256GroupName, point));
   if (!pkey.ok()) return pkey.status();
-  return std::unique_ptr<EcdsaP256Verifier>(new EcdsaP256Verifier(std::make_unique<Key>(Key{*std::move(pkey)})));
+  return FromKey(std::make_unique<Key>(Key{*std::move(pkey), nullptr}));
+}
+
+absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> EcdsaP256Verifier::FromKey(std::unique_ptr<Key> key) {
+  auto verify = VerifyTemplate(key->pkey.get());
+  if (!verify.ok()) return verify.status();
+  key->verify = *std::move(verify);
+  return std::unique_ptr<EcdsaP256Verifier>(new EcdsaP256Verifier(std::move(key)));
 }
 
 EcdsaP256Verifier::EcdsaP256Verifier(std::unique_ptr<Key> key) : key_(std::move(key)) {}
@@ -103,16 +127,11 @@ absl::Status EcdsaP256Verifier::Verify(absl::string_view signature, absl::string
   // canonical DER form, so a signature cannot be re-encoded into a second valid one.
   if (absl::Status s = internal::CheckCanonicalDerSignature(signature); !s.ok()) return s;
 
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
-  }
-  if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_->pkey.get()) != 1) {
-    return absl::InternalError(absl::StrCat("ECDSA verification setup failed: ", OpenSslErrors()));
-  }
+  absl::StatusOr<EvpMdCtxPtr> ctx = key_->verify->NewCall();
+  if (!ctx.ok()) return ctx.status();
   // 0 is a mismatch, negative is malformed input (e.g. r or s out of range): both
   // mean the signature is not acceptable.
-  if (EVP_DigestVerify(ctx.get(), BytesOf(signature), signature.size(), BytesOf(data), data.size()) != 1) {
+  if (EVP_DigestVerify(ctx->get(), BytesOf(signature), signature.size(), BytesOf(data), data.size()) != 1) {
     ERR_clear_error();
     return absl::UnauthenticatedError("signature does not verify");
   }

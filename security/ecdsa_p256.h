@@ -46,6 +46,8 @@ class EcdsaP256Verifier : public Verifier {
 
  private:
   struct Key;
+  // Adds the prepared verification context to a key holding only the public key.
+  static absl::StatusOr<std::unique_ptr<EcdsaP256Verifier>> FromKey(std::unique_ptr<Key> key);
   explicit EcdsaP256Verifier(std::unique_ptr<Key> key);
   std::unique_ptr<Key> key_;
 };

@@ -46,14 +46,39 @@ absl::StatusOr<std::string> RawPublicKey(const EVP_PKEY* pkey) {
   return raw;
 }
 
+// Ed25519 hashes internally; passing a digest to the init is an error in OpenSSL.
+absl::StatusOr<std::unique_ptr<internal::DigestContextTemplate>> ContextTemplate(EVP_PKEY* pkey, bool sign) {
+  return internal::DigestContextTemplate::Create([pkey, sign](EVP_MD_CTX* ctx) {
+    const int init = sign ? EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, pkey)
+                          : EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pkey);
+    if (init != 1) {
+      return absl::InternalError(
+          absl::StrCat("Ed25519 ", sign ? "signing" : "verification", " setup failed: ", OpenSslErrors()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+// Completes a key holding only its EVP_PKEY with the context every call copies.
+template <typename KeyT>
+absl::Status Prepare(KeyT& key, bool sign) {
+  auto prepared = ContextTemplate(key.pkey.get(), sign);
+  if (!prepared.ok()) return prepared.status();
+  key.prepared = *std::move(prepared);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
+// Each key keeps a context set up once; every call works on a copy of it.
 struct Ed25519Signer::Key {
   EvpPkeyPtr pkey;
+  std::unique_ptr<internal::DigestContextTemplate> prepared;
 };
 
 struct Ed25519Verifier::Key {
   EvpPkeyPtr pkey;
+  std::unique_ptr<internal::DigestContextTemplate> prepared;
 };
 
 absl::StatusOr<std::unique_ptr<Ed25519Signer>> Ed25519Signer::Create(absl::string_view private_key_pem,
@@ -66,6 +91,7 @@ absl::StatusOr<std::unique_ptr<Ed25519Signer>> Ed25519Signer::Create(absl::strin
   if (!raw_public.ok()) return raw_public.status();
   auto key = std::make_unique<Key>();
   key->pkey = *std::move(pkey);
+  if (absl::Status s = Prepare(*key, /*sign=*/true); !s.ok()) return s;
   return std::unique_ptr<Ed25519Signer>(
       new Ed25519Signer(std::move(key), std::move(key_id), *std::move(raw_public)));
 }
@@ -85,6 +111,7 @@ absl::StatusOr<std::unique_ptr<Ed25519Signer>> Ed25519Signer::CreateFromRawPriva
   if (!raw_public.ok()) return raw_public.status();
   auto key = std::make_unique<Key>();
   key->pkey = std::move(pkey);
+  if (absl::Status s = Prepare(*key, /*sign=*/true); !s.ok()) return s;
   return std::unique_ptr<Ed25519Signer>(
       new Ed25519Signer(std::move(key), std::move(key_id), *std::move(raw_public)));
 }
@@ -95,18 +122,11 @@ Ed25519Signer::Ed25519Signer(std::unique_ptr<Key> key, std::string key_id, std::
 Ed25519Signer::~Ed25519Signer() = default;
 
 absl::StatusOr<std::string> Ed25519Signer::Sign(absl::string_view data) const {
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
-  }
-  // Ed25519 hashes internally; passing a digest here is an error in OpenSSL.
-  if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_->pkey.get()) != 1) {
-    return absl::InternalError(
-        absl::StrCat("Ed25519 signing setup failed for key '", key_id_, "': ", OpenSslErrors()));
-  }
+  absl::StatusOr<EvpMdCtxPtr> ctx = key_->prepared->NewCall();
+  if (!ctx.ok()) return absl::Status(ctx.status().code(), absl::StrCat("key '", key_id_, "': ", ctx.status().message()));
   std::string signature(kEd25519SignatureSize, '\0');
   size_t size = signature.size();
-  if (EVP_DigestSign(ctx.get(), internal::MutableBytesOf(signature), &size, BytesOf(data), data.size()) != 1 ||
+  if (EVP_DigestSign(ctx->get(), internal::MutableBytesOf(signature), &size, BytesOf(data), data.size()) != 1 ||
       size != kEd25519SignatureSize) {
     return absl::InternalError(absl::StrCat("Ed25519 signing failed for key '", key_id_, "': ", OpenSslErrors()));
   }
@@ -116,13 +136,19 @@ absl::StatusOr<std::string> Ed25519Signer::Sign(absl::string_view data) const {
 absl::StatusOr<std::unique_ptr<Ed25519Verifier>> Ed25519Verifier::CreateFromPublicKeyPem(absl::string_view pem) {
   absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyPem(pem, "public key"));
   if (!pkey.ok()) return pkey.status();
-  return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::make_unique<Key>(Key{*std::move(pkey)})));
+  auto key = std::make_unique<Key>();
+  key->pkey = *std::move(pkey);
+  if (absl::Status s = Prepare(*key, /*sign=*/false); !s.ok()) return s;
+  return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::move(key)));
 }
 
 absl::StatusOr<std::unique_ptr<Ed25519Verifier>> Ed25519Verifier::CreateFromPublicKeyDer(absl::string_view der) {
   absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyDer(der, "public key"));
   if (!pkey.ok()) return pkey.status();
-  return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::make_unique<Key>(Key{*std::move(pkey)})));
+  auto key = std::make_unique<Key>();
+  key->pkey = *std::move(pkey);
+  if (absl::Status s = Prepare(*key, /*sign=*/false); !s.ok()) return s;
+  return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::move(key)));
 }
 
 absl::StatusOr<std::unique_ptr<Ed25519Verifier>> Ed25519Verifier::CreateFromRawPublicKey(absl::string_view raw) {
@@ -136,6 +162,7 @@ absl::StatusOr<std::unique_ptr<Ed25519Verifier>> Ed25519Verifier::CreateFromRawP
   }
   auto key = std::make_unique<Key>();
   key->pkey = std::move(pkey);
+  if (absl::Status s = Prepare(*key, /*sign=*/false); !s.ok()) return s;
   return std::unique_ptr<Ed25519Verifier>(new Ed25519Verifier(std::move(key)));
 }
 
@@ -148,15 +175,10 @@ absl::Status Ed25519Verifier::Verify(absl::string_view signature, absl::string_v
     return absl::UnauthenticatedError(absl::StrCat("signature does not verify: an Ed25519 signature is ",
                                                    kEd25519SignatureSize, " bytes, got ", signature.size()));
   }
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
-  }
-  if (EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key_->pkey.get()) != 1) {
-    return absl::InternalError(absl::StrCat("Ed25519 verification setup failed: ", OpenSslErrors()));
-  }
+  absl::StatusOr<EvpMdCtxPtr> ctx = key_->prepared->NewCall();
+  if (!ctx.ok()) return ctx.status();
   // OpenSSL rejects S >= L (malleable signatures) and returns 0 on mismatch; both are refusals.
-  if (EVP_DigestVerify(ctx.get(), BytesOf(signature), signature.size(), BytesOf(data), data.size()) != 1) {
+  if (EVP_DigestVerify(ctx->get(), BytesOf(signature), signature.size(), BytesOf(data), data.size()) != 1) {
     ERR_clear_error();
     return absl::UnauthenticatedError("signature does not verify");
   }

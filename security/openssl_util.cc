@@ -314,6 +314,35 @@ absl::StatusOr<std::string> PrivateKeyPem(EVP_PKEY* pkey) {
   return pem;
 }
 
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+absl::StatusOr<std::unique_ptr<DigestContextTemplate>> DigestContextTemplate::Create(
+    const std::function<absl::Status(EVP_MD_CTX*)>& init) {
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
+  }
+  if (absl::Status s = init(ctx.get()); !s.ok()) return s;
+  return std::unique_ptr<DigestContextTemplate>(new DigestContextTemplate(std::move(ctx)));
+}
+
+absl::StatusOr<EvpMdCtxPtr> DigestContextTemplate::NewCall() const {
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (ctx == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
+  }
+  if (EVP_MD_CTX_copy_ex(ctx.get(), ctx_.get()) != 1) {
+    return absl::InternalError(absl::StrCat("cannot copy the prepared signature context: ", OpenSslErrors()));
+  }
+  // One-shot use: without this flag EVP_DigestSignFinal/VerifyFinal duplicate the context
+  // once more so that it could be updated again.
+  EVP_MD_CTX_set_flags(ctx.get(), EVP_MD_CTX_FLAG_FINALISE);
+  return ctx;
+}
+
 absl::StatusOr<std::string> DigestSign(EVP_MD_CTX* ctx, const EVP_PKEY* pkey, absl::string_view data,
                                        absl::string_view algorithm, absl::string_view key_id) {
   int max_size = EVP_PKEY_get_size(pkey);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -192,6 +193,31 @@ absl::StatusOr<std::string> PublicKeyPem(EVP_PKEY* pkey);
 absl::StatusOr<std::string> PublicKeyDer(EVP_PKEY* pkey);
 // PKCS#8 PEM; the temporary buffer is a secure-heap BIO that is wiped when freed.
 absl::StatusOr<std::string> PrivateKeyPem(EVP_PKEY* pkey);
+
+// SHA-256 fetched once for the process. Passing EVP_sha256() to EVP_DigestSignInit/VerifyInit
+// makes OpenSSL 3 look the implementation up again (under a lock) on every call. Null when this
+// OpenSSL has no SHA-256.
+const EVP_MD* Sha256Md();
+
+// A digest-sign or digest-verify context initialised once for one key. Each call works on its
+// own copy (EVP_MD_CTX_copy_ex), so concurrent Sign/Verify calls on one object share only this
+// template, which copying only reads (and reference-counts), and skip the per-call algorithm
+// fetch and key context setup.
+class DigestContextTemplate {
+ public:
+  // `init` sets up the empty context it is given (EVP_DigestSignInit or EVP_DigestVerifyInit and
+  // any parameters); its error is returned as is.
+  static absl::StatusOr<std::unique_ptr<DigestContextTemplate>> Create(
+      const std::function<absl::Status(EVP_MD_CTX*)>& init);
+
+  // A copy for one EVP_DigestSign or EVP_DigestVerify call, flagged for a single final step
+  // (EVP_MD_CTX_FLAG_FINALISE) so that OpenSSL does not duplicate it once more inside it.
+  absl::StatusOr<EvpMdCtxPtr> NewCall() const;
+
+ private:
+  explicit DigestContextTemplate(EvpMdCtxPtr ctx) : ctx_(std::move(ctx)) {}
+  EvpMdCtxPtr ctx_;
+};
 
 // Signs `data` with `ctx`, already set up by EVP_DigestSignInit for `pkey`, into a buffer of
 // the key's maximum signature size. `algorithm` ("ECDSA") and `key_id` name them in messages.

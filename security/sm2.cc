@@ -143,12 +143,30 @@ std::string ComputeSm2E(absl::string_view za, absl::string_view message) {
   return hasher.Finish();
 }
 
+namespace {
+
+// Completes a key holding only its EVP_PKEY with a context set up once (SM3 fetched, key bound,
+// user id set) that every call copies; ZA is still computed per call, on the copy's first update.
+template <typename KeyT>
+absl::Status Prepare(KeyT& key, absl::string_view user_id, bool sign) {
+  EVP_PKEY* pkey = key.pkey.get();
+  auto prepared = internal::DigestContextTemplate::Create(
+      [&](EVP_MD_CTX* ctx) { return InitSm2DigestContext(ctx, pkey, user_id, sign); });
+  if (!prepared.ok()) return prepared.status();
+  key.prepared = *std::move(prepared);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 struct Sm2Signer::Key {
   EvpPkeyPtr pkey;
+  std::unique_ptr<internal::DigestContextTemplate> prepared;
 };
 
 struct Sm2Verifier::Key {
   EvpPkeyPtr pkey;
+  std::unique_ptr<internal::DigestContextTemplate> prepared;
 };
 
 absl::StatusOr<std::unique_ptr<Sm2Signer>> Sm2Signer::Create(absl::string_view private_key_pem,
@@ -162,6 +180,9 @@ absl::StatusOr<std::unique_ptr<Sm2Signer>> Sm2Signer::Create(absl::string_view p
   if (!sm2.ok()) return sm2.status();
   auto key = std::make_unique<Key>();
   key->pkey = *std::move(sm2);
+  if (absl::Status s = Prepare(*key, user_id, /*sign=*/true); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("key '", key_id, "': ", s.message()));
+  }
   return std::unique_ptr<Sm2Signer>(new Sm2Signer(std::move(key), std::move(key_id), std::string(user_id)));
 }
 
@@ -171,14 +192,9 @@ Sm2Signer::Sm2Signer(std::unique_ptr<Key> key, std::string key_id, std::string u
 Sm2Signer::~Sm2Signer() = default;
 
 absl::StatusOr<std::string> Sm2Signer::Sign(absl::string_view data) const {
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
-  }
-  if (absl::Status s = InitSm2DigestContext(ctx.get(), key_->pkey.get(), user_id_, /*sign=*/true); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("key '", key_id_, "': ", s.message()));
-  }
-  return internal::DigestSign(ctx.get(), key_->pkey.get(), data, "SM2", key_id_);
+  absl::StatusOr<EvpMdCtxPtr> ctx = key_->prepared->NewCall();
+  if (!ctx.ok()) return absl::Status(ctx.status().code(), absl::StrCat("key '", key_id_, "': ", ctx.status().message()));
+  return internal::DigestSign(ctx->get(), key_->pkey.get(), data, "SM2", key_id_);
 }
 
 absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromPublicKeyPem(absl::string_view pem,
@@ -186,8 +202,10 @@ absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromPublicKeyPem
   if (absl::Status s = CheckUserId(user_id); !s.ok()) return s;
   absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyPem(pem, "public key"));
   if (!pkey.ok()) return pkey.status();
-  return std::unique_ptr<Sm2Verifier>(
-      new Sm2Verifier(std::make_unique<Key>(Key{*std::move(pkey)}), std::string(user_id)));
+  auto key = std::make_unique<Key>();
+  key->pkey = *std::move(pkey);
+  if (absl::Status s = Prepare(*key, user_id, /*sign=*/false); !s.ok()) return s;
+  return std::unique_ptr<Sm2Verifier>(new Sm2Verifier(std::move(key), std::string(user_id)));
 }
 
 absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromPublicKeyDer(absl::string_view der,
@@ -195,8 +213,10 @@ absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromPublicKeyDer
   if (absl::Status s = CheckUserId(user_id); !s.ok()) return s;
   absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::ParsePublicKeyDer(der, "public key"));
   if (!pkey.ok()) return pkey.status();
-  return std::unique_ptr<Sm2Verifier>(
-      new Sm2Verifier(std::make_unique<Key>(Key{*std::move(pkey)}), std::string(user_id)));
+  auto key = std::make_unique<Key>();
+  key->pkey = *std::move(pkey);
+  if (absl::Status s = Prepare(*key, user_id, /*sign=*/false); !s.ok()) return s;
+  return std::unique_ptr<Sm2Verifier>(new Sm2Verifier(std::move(key), std::string(user_id)));
 }
 
 absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromUncompressedPoint(absl::string_view point,
@@ -204,8 +224,10 @@ absl::StatusOr<std::unique_ptr<Sm2Verifier>> Sm2Verifier::CreateFromUncompressed
   if (absl::Status s = CheckUserId(user_id); !s.ok()) return s;
   absl::StatusOr<EvpPkeyPtr> pkey = VerifierKey(internal::EcPublicKeyFromPoint("SM2", kSm2GroupName, point));
   if (!pkey.ok()) return pkey.status();
-  return std::unique_ptr<Sm2Verifier>(
-      new Sm2Verifier(std::make_unique<Key>(Key{*std::move(pkey)}), std::string(user_id)));
+  auto key = std::make_unique<Key>();
+  key->pkey = *std::move(pkey);
+  if (absl::Status s = Prepare(*key, user_id, /*sign=*/false); !s.ok()) return s;
+  return std::unique_ptr<Sm2Verifier>(new Sm2Verifier(std::move(key), std::string(user_id)));
 }
 
 Sm2Verifier::Sm2Verifier(std::unique_ptr<Key> key, std::string user_id)
@@ -215,14 +237,9 @@ Sm2Verifier::~Sm2Verifier() = default;
 
 absl::Status Sm2Verifier::Verify(absl::string_view signature, absl::string_view data) const {
   if (absl::Status s = internal::CheckCanonicalDerSignature(signature); !s.ok()) return s;
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a digest context: ", OpenSslErrors()));
-  }
-  if (absl::Status s = InitSm2DigestContext(ctx.get(), key_->pkey.get(), user_id_, /*sign=*/false); !s.ok()) {
-    return s;
-  }
-  if (EVP_DigestVerify(ctx.get(), BytesOf(signature), signature.size(), BytesOf(data), data.size()) != 1) {
+  absl::StatusOr<EvpMdCtxPtr> ctx = key_->prepared->NewCall();
+  if (!ctx.ok()) return ctx.status();
+  if (EVP_DigestVerify(ctx->get(), BytesOf(signature), signature.size(), BytesOf(data), data.size()) != 1) {
     ERR_clear_error();
     return absl::UnauthenticatedError("signature does not verify");
   }

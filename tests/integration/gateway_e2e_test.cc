@@ -438,6 +438,43 @@ TEST_F(RefusalTest, DocumentThatWasNeverUploaded) {
   ExpectRefused(*epb_, *signed_envelope, grpc::StatusCode::FAILED_PRECONDITION, "has not been uploaded");
 }
 
+// The gateway remembers the documents it found in the blob store, never one it did not find: a
+// document uploaded after a refusal is accepted on the next attempt, and a later envelope naming
+// it (answered from memory) still has its signed size checked.
+TEST_F(RefusalTest, DocumentUploadedAfterARefusalIsAcceptedNextTime) {
+  const std::string bytes = "案件移送书, uploaded after the first attempt";
+  v1::Envelope e = TransferEnvelope("R-4");
+  auto* doc = e.add_documents();
+  doc->set_type(v1::TRANSFER_LETTER);
+  doc->set_title("late letter");
+  doc->set_media_type("text/plain");
+  doc->set_size_bytes(bytes.size());
+  doc->mutable_digest()->set_algorithm(v1::SHA256);
+  doc->mutable_digest()->set_value(security::Sha256(bytes));
+  auto first = gateway_.Sign(*epb_, e);
+  ASSERT_TRUE(first.ok());
+  ExpectRefused(*epb_, *first, grpc::StatusCode::FAILED_PRECONDITION, "has not been uploaded");
+
+  auto uploaded = epb_->UploadBytes(bytes, v1::TRANSFER_LETTER, "late letter", "text/plain");
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  ASSERT_EQ(uploaded->digest().value(), doc->digest().value());
+  e.set_envelope_id(e.envelope_id() + "-retry");
+  auto retry = gateway_.Sign(*epb_, e);
+  ASSERT_TRUE(retry.ok());
+  auto accepted = epb_->SubmitSigned(*retry);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+
+  v1::Envelope other = TransferEnvelope("R-5");
+  *other.add_documents() = *doc;
+  other.mutable_documents(other.documents_size() - 1)->set_size_bytes(bytes.size() + 1);
+  auto other_signed = gateway_.Sign(*epb_, other);
+  ASSERT_TRUE(other_signed.ok());
+  auto wrong_size = epb_->SubmitSigned(*other_signed);
+  EXPECT_EQ(wrong_size.status().code(), absl::StatusCode::kInvalidArgument) << wrong_size.status();
+  EXPECT_NE(wrong_size.status().message().find("bytes as stored but the envelope says"), std::string::npos)
+      << wrong_size.status();
+}
+
 TEST_F(RefusalTest, OversizedEnvelope) {
   v1::Envelope e = testing::ActionEnvelope("R-1", "receipt");
   e.set_remarks(std::string(gateway_.config().max_envelope_bytes() + 1, 'x'));
