@@ -205,7 +205,8 @@ class Store {
   // Runs on the writer thread inside a savepoint of the group transaction. An
   // error return rolls back exactly this work's writes.
   using Work = std::function<absl::Status(StoreTransaction&)>;
-  // Runs on the writer thread after the group is durable: the work's own
+  // Runs after the group is durable, in commit order, on a thread that is not
+  // the writer (so a Done must not wait for another write): the work's own
   // status, or UNAVAILABLE if the group could not be committed (nothing of it
   // was written).
   using Done = std::function<void(absl::Status)>;
