@@ -693,6 +693,19 @@ absl::Status IndexAuditRecord(Connection& db, int64_t index, std::string_view re
 }
 
 // Rewrites the deadline index of a case from its proto; a case has a handful.
+// Writes (or replaces) the index row of one deadline of a case.
+absl::Status IndexDeadline(Connection& db, std::string_view case_id, const v1::Deadline& d) {
+  absl::StatusOr<Statement> stmt = db.Get(kInsertDeadline);
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, case_id)
+      .BindText(2, d.deadline_id())
+      .BindText(3, d.duty())
+      .BindText(4, d.owed_by())
+      .BindInt64(5, d.status())
+      .BindInt64(6, TimestampMicros(d.due_at()));
+  return stmt->Run();
+}
+
 absl::Status IndexDeadlines(Connection& db, const v1::Case& c) {
   {
     absl::StatusOr<Statement> stmt = db.Get(kDeleteDeadlines);
@@ -701,15 +714,7 @@ absl::Status IndexDeadlines(Connection& db, const v1::Case& c) {
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
   }
   for (const v1::Deadline& d : c.deadlines()) {
-    absl::StatusOr<Statement> stmt = db.Get(kInsertDeadline);
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindText(1, c.case_id())
-        .BindText(2, d.deadline_id())
-        .BindText(3, d.duty())
-        .BindText(4, d.owed_by())
-        .BindInt64(5, d.status())
-        .BindInt64(6, TimestampMicros(d.due_at()));
-    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    if (absl::Status s = IndexDeadline(db, c.case_id(), d); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -991,15 +996,7 @@ class Transaction : public StoreTransaction {
     for (const v1::Deadline& d : c.deadlines()) {
       const v1::Deadline* before = find(stored, d.deadline_id());
       if (before != nullptr && indexed_equal(*before, d)) continue;
-      absl::StatusOr<Statement> stmt = db_.Get(kInsertDeadline);
-      if (!stmt.ok()) return stmt.status();
-      stmt->BindText(1, c.case_id())
-          .BindText(2, d.deadline_id())
-          .BindText(3, d.duty())
-          .BindText(4, d.owed_by())
-          .BindInt64(5, d.status())
-          .BindInt64(6, TimestampMicros(d.due_at()));
-      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+      if (absl::Status s = IndexDeadline(db_, c.case_id(), d); !s.ok()) return s;
     }
     if (stored == nullptr) return absl::OkStatus();
     for (const v1::Deadline& d : stored->deadlines()) {

@@ -254,7 +254,8 @@ TEST_F(StoreTest, UpdateCaseKeepsPartiesAndDeadlineIndexInStep) {
   };
   auto running = [this] {
     std::vector<std::string> ids;
-    for (const RunningDeadline& d : store_->ListRunningDeadlines().value()) ids.push_back(d.deadline_id);
+    const std::vector<RunningDeadline> deadlines = store_->ListRunningDeadlines().value();
+    for (const RunningDeadline& d : deadlines) ids.push_back(d.deadline_id);
     return ids;
   };
   auto cases_of = [this](const std::string& agency) {
