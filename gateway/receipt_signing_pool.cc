@@ -30,11 +30,16 @@ ReceiptSigningPool::Signature ReceiptSigningPool::Sign(std::shared_ptr<const sec
                                                        std::string data) {
   Task task{std::move(signer), std::move(data), {}};
   Signature signature = task.result.get_future().share();
+  size_t queued = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(task));
+    queued = queue_.size();
   }
-  ready_.notify_one();
+  // A woken thread signs until the queue is empty, so a wake-up (a system call
+  // on the writer, the caller) is needed only when the queue was empty or has
+  // grown past what the threads already awake are working through.
+  if (queued == 1 || queued % (2 * threads_.size()) == 0) ready_.notify_one();
   return signature;
 }
 
