@@ -142,7 +142,7 @@ TEST_P(ConfidentialDocumentsTest, TransferEncryptedToPsbAndProDecryptsForBothAnd
   // The gateway's own private keys (receipt signing, TLS) cannot unwrap the content key under
   // any of the recipients' key ids, and a failed attempt leaves no output.
   for (const std::string key_file : {"gateway/signing.key", "gateway/tls.key"}) {
-    for (const std::string key_id : letter->recipient_key_ids()) {
+    for (const std::string& key_id : letter->recipient_key_ids()) {
       const std::string out = work_ + "/gateway-attempt.out";
       auto st = DecryptFile(blob, out, {key_id, Slurp(gateway_.pki_dir() + "/" + key_file)});
       EXPECT_FALSE(st.ok()) << key_file << " as " << key_id << " decrypted the document";

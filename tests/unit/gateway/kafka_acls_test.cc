@@ -46,7 +46,9 @@ TEST(KafkaAclsTest, EachAgencyReadsOnlyItsOwnInboxByLiteralName) {
   for (const KafkaAcl& acl : psb) {
     // Nothing of another agency, no prefixed topic grant, no read of events for the PSB.
     EXPECT_EQ(acl.name.find("510100.pro"), std::string::npos) << DescribeAcl(acl);
-    if (acl.resource == R::kTopic) EXPECT_EQ(acl.pattern, P::kLiteral) << DescribeAcl(acl);
+    if (acl.resource == R::kTopic) {
+      EXPECT_EQ(acl.pattern, P::kLiteral) << DescribeAcl(acl);
+    }
     EXPECT_NE(acl.name, "cl.events") << DescribeAcl(acl);
     EXPECT_FALSE(acl.resource == R::kTopic && acl.name == "cl.ingress" && acl.operation == "READ");
   }
@@ -78,7 +80,9 @@ TEST(KafkaAclsTest, TheGatewayWritesOutputsAndReadsIngressUnderItsPrefixOnly) {
   EXPECT_TRUE(Has(gateway, {R::kGroup, "cl.gateway", P::kLiteral, "User:caselink-gateway", "READ"}));
   EXPECT_TRUE(Has(gateway, {R::kTopic, "cl.", P::kPrefixed, "User:caselink-gateway", "CREATE"}));
   for (const KafkaAcl& acl : gateway) {
-    if (acl.resource == R::kTopic) EXPECT_EQ(acl.name.rfind("cl.", 0), 0u) << DescribeAcl(acl);
+    if (acl.resource == R::kTopic) {
+      EXPECT_EQ(acl.name.rfind("cl.", 0), 0u) << DescribeAcl(acl);
+    }
     // It never reads an agency's inbox.
     EXPECT_FALSE(acl.operation == "READ" && acl.name.rfind("cl.inbox.", 0) == 0) << DescribeAcl(acl);
   }
