@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "tests/bench/bench_support.h"
 #include "security/ecdsa_p256.h"
 #include "security/ed25519.h"
 #include "security/pki.h"
@@ -93,26 +94,6 @@ void BM_Verify(benchmark::State& state, const Algorithm* algorithm) {
   state.SetItemsProcessed(state.iterations());
 }
 
-// Ops per CPU-second per benchmark name, as `openssl speed` also divides by CPU time.
-class RateCollector : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.run_type == Run::RT_Iteration && run.cpu_accumulated_time > 0) {
-        rates_[run.benchmark_name()] = static_cast<double>(run.iterations) / run.cpu_accumulated_time;
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double Rate(const std::string& name) const {
-    auto it = rates_.find(name);
-    return it == rates_.end() ? 0 : it->second;
-  }
-
- private:
-  std::map<std::string, double> rates_;
-};
-
 struct OpenSslRates {
   double sign = 0;
   double verify = 0;
@@ -172,7 +153,7 @@ int main(int argc, char** argv) {
   }
   benchmark::Initialize(&benchmark_argc, args.data());
   if (benchmark::ReportUnrecognizedArguments(benchmark_argc, args.data())) return 1;
-  caselink::security::RateCollector reporter;
+  caselink::bench::RateCollector reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   if (!run_openssl) return 0;
@@ -182,7 +163,7 @@ int main(int argc, char** argv) {
   for (const auto& algorithm : kAlgorithms) {
     auto it = openssl.find(algorithm.openssl_label);
     for (const bool sign : {true, false}) {
-      const double wrapper = reporter.Rate(std::string(sign ? "Sign/" : "Verify/") + algorithm.label);
+      const double wrapper = reporter.CpuRate(std::string(sign ? "Sign/" : "Verify/") + algorithm.label);
       const double reference = it == openssl.end() ? 0 : (sign ? it->second.sign : it->second.verify);
       if (reference > 0) {
         std::printf("%-12s %-7s %14.1f %14.1f %8.3f\n", algorithm.label, sign ? "sign" : "verify", wrapper,

@@ -20,6 +20,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "benchmark/benchmark.h"
+#include "tests/bench/bench_support.h"
 #include "caselink/v1/case.pb.h"
 #include "caselink/v1/services.pb.h"
 #include "adapters/blob/blob_store.h"
@@ -35,6 +36,8 @@
 namespace caselink {
 namespace {
 
+using bench::Die;
+
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
@@ -45,11 +48,6 @@ struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "handoff_bench: %s\n", what.c_str());
-  std::exit(1);
-}
 
 template <typename T>
 T OrDie(absl::StatusOr<T> v, const char* what) {
@@ -387,29 +385,9 @@ void BM_ReceiptSign(benchmark::State& state) {
 }
 BENCHMARK(BM_ReceiptSign);
 
-// Operations per CPU second, by benchmark name.
-class RateCollector : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.run_type == Run::RT_Iteration && run.cpu_accumulated_time > 0 && !run.error_occurred) {
-        rates_[run.benchmark_name()] = static_cast<double>(run.iterations) / run.cpu_accumulated_time;
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double Rate(const std::string& name) const {
-    auto it = rates_.find(name);
-    return it == rates_.end() ? 0 : it->second;
-  }
-
- private:
-  std::map<std::string, double> rates_;
-};
-
-void PrintRatio(const RateCollector& r, const char* label, const char* ours, const char* baseline) {
-  const double a = r.Rate(ours);
-  const double b = r.Rate(baseline);
+void PrintRatio(const bench::RateCollector& r, const char* label, const char* ours, const char* baseline) {
+  const double a = r.CpuRate(ours);
+  const double b = r.CpuRate(baseline);
   if (a > 0 && b > 0) {
     std::printf("%-44s %12.0f %12.0f %8.3f\n", label, a, b, a / b);
   } else {
@@ -423,7 +401,7 @@ void PrintRatio(const RateCollector& r, const char* label, const char* ours, con
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  caselink::RateCollector reporter;
+  caselink::bench::RateCollector reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   std::printf("\n%-44s %12s %12s %8s\n", "ours vs baseline (ops per CPU second)", "ours", "baseline", "ratio");

@@ -3,14 +3,10 @@
 // reports deliveries), next to the read of the same rows it cannot avoid
 // (ReadUnpublishedDeliveries in pages, each envelope serialized as a record value),
 // measured in the same run. The broker's side is measured by caselink-loadgen --kafka.
-#include <stdlib.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,34 +17,16 @@
 #include "adapters/store/store.h"
 #include "benchmark/benchmark.h"
 #include "gateway/kafka_relay.h"
+#include "tests/bench/bench_support.h"
 
 namespace caselink {
 namespace {
 
+using bench::Die;
+using bench::TempDir;
+
 constexpr int kEnvelopes = 10000;  // two deliveries each
 constexpr int kDeliveries = 2 * kEnvelopes;
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "relay_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "caselink-relay-bench-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) Die("cannot create a temp dir");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A store holding kEnvelopes transfers of ~1 KiB, each delivered to two agencies and not
 // yet published: what the relay finds after a burst of handoffs.
@@ -205,32 +183,13 @@ void BM_RelayToAckingPublisher(benchmark::State& state) {
 }
 BENCHMARK(BM_RelayToAckingPublisher)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-class RateCollector : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
-      auto items = run.counters.find("items_per_second");
-      if (items != run.counters.end()) rates_[run.benchmark_name()] = items->second.value;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double Rate(const std::string& name) const {
-    auto it = rates_.find(name);
-    return it == rates_.end() ? 0 : it->second;
-  }
-
- private:
-  std::map<std::string, double> rates_;
-};
-
 }  // namespace
 }  // namespace caselink
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  caselink::RateCollector r;
+  caselink::bench::RateCollector r;
   benchmark::RunSpecifiedBenchmarks(&r);
   benchmark::Shutdown();
   const double read = r.Rate("BM_OutboxRead/iterations:3/real_time");

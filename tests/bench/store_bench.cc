@@ -22,32 +22,14 @@
 #include "absl/strings/str_cat.h"
 #include "adapters/store/sqlite_store.h"
 #include "benchmark/benchmark.h"
+#include "tests/bench/bench_support.h"
 
 namespace caselink {
 namespace {
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "store_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-// A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "caselink-store-bench-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) Die("cannot create a temp dir");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using bench::Die;
+using bench::RateCollector;
+using bench::TempDir;
 
 const std::string& SignedEnvelopeBytes() {
   static const std::string* const bytes = new std::string(1024, 'e');
@@ -177,40 +159,13 @@ void BM_RawSqliteBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_RawSqliteBatch)->Arg(1)->Arg(8)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-// Writes per wall-clock second, by benchmark name.
-class RateCollector : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
-      auto items = run.counters.find("items_per_second");
-      if (items != run.counters.end()) rates_[run.benchmark_name()] = items->second.value;
-      auto commits = run.counters.find("commits_per_s");
-      if (commits != run.counters.end()) commits_[run.benchmark_name()] = commits->second.value;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double Rate(const std::string& name) const {
-    auto it = rates_.find(name);
-    return it == rates_.end() ? 0 : it->second;
-  }
-  double Commits(const std::string& name) const {
-    auto it = commits_.find(name);
-    return it == commits_.end() ? 0 : it->second;
-  }
-
- private:
-  std::map<std::string, double> rates_;
-  std::map<std::string, double> commits_;
-};
-
 }  // namespace
 }  // namespace caselink
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  caselink::RateCollector r;
+  caselink::bench::RateCollector r;
   benchmark::RunSpecifiedBenchmarks(&r);
   benchmark::Shutdown();
   const double per_row = r.Rate("BM_RawSqliteCommitPerRow/real_time");
@@ -222,7 +177,7 @@ int main(int argc, char** argv) {
     const std::string raw = absl::StrCat("BM_RawSqliteBatch/", n, "/real_time");
     const double w = r.Rate(ours);
     const double b = r.Rate(raw);
-    std::printf("%-10d %12.0f %12.0f %14.2f %14.0f %16.3f\n", n, w, r.Commits(ours), per_row > 0 ? w / per_row : 0, b,
+    std::printf("%-10d %12.0f %12.0f %14.2f %14.0f %16.3f\n", n, w, r.Counter(ours, "commits_per_s"), per_row > 0 ? w / per_row : 0, b,
                 b > 0 ? w / b : 0);
   }
   return 0;
