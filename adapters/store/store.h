@@ -161,20 +161,8 @@ class StoreTransaction {
   // `delivery.envelope_id()` (PutEnvelope, earlier in the same transaction),
   // given without envelope and receipt: the store keeps the envelope once and
   // readers get the delivery whole. FAILED_PRECONDITION if no such envelope
-  // is stored. The default stores a full copy.
-  virtual absl::StatusOr<uint64_t> AddEnvelopeDelivery(const v1::Delivery& delivery) {
-    absl::StatusOr<std::optional<StoredEnvelope>> stored = GetEnvelope(delivery.envelope_id());
-    if (!stored.ok()) return stored.status();
-    if (!stored->has_value()) {
-      return absl::FailedPreconditionError("delivery of an envelope that is not stored");
-    }
-    v1::Delivery whole = delivery;
-    if (!whole.mutable_envelope()->ParseFromString((*stored)->signed_envelope) ||
-        !whole.mutable_gateway_receipt()->ParseFromString((*stored)->signed_receipt)) {
-      return absl::InternalError("stored envelope or receipt does not parse");
-    }
-    return AddDelivery(whole);
-  }
+  // is stored.
+  virtual absl::StatusOr<uint64_t> AddEnvelopeDelivery(const v1::Delivery& delivery) = 0;
   // Marks the agency's deliveries with sequence <= `through` acknowledged;
   // returns how many were newly acknowledged.
   virtual absl::StatusOr<uint64_t> AcknowledgeDeliveries(std::string_view agency, uint64_t through) = 0;
