@@ -338,8 +338,7 @@ class GatewayServerImpl final : public GatewayServer {
       return absl::InvalidArgumentError("the crypto profile cannot change while serving; restart the gateway");
     }
     absl::Status outcome;
-    // On the writer thread: receipts are signed there, so none is half old key, half new.
-    absl::Status st = store_->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+    auto rotate = [&](StoreTransaction& txn) -> absl::Status {
       v1::AuditRecord r;
       r.set_action("gateway.signing_key_rotation");
       auto ids = keyring_->Reload(config);
@@ -358,7 +357,10 @@ class GatewayServerImpl final : public GatewayServer {
                                   "); previous keys published: ", absl::StrJoin(previous, ", ")));
       }
       return pipeline_->RecordEventNow(txn, r);
-    });
+    };
+    // On the writer thread, where receipts pin their key, so none is half old key, half new;
+    // as a step, which runs once, because the store may run a group's works twice.
+    absl::Status st = store_->WriteAndWait([&](StoreTransaction& txn) { return txn.BeforeCommit(rotate); });
     if (!st.ok()) return st;
     return outcome;
   }

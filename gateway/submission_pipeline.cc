@@ -554,6 +554,12 @@ absl::Status SubmissionPipeline::UpdateDeadlines(const Transition& t, const v1::
 }
 
 absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) const {
+  // The store may run a group again (store.h): every output starts afresh.
+  s.refusal = absl::OkStatus();
+  s.response.Clear();
+  s.notify_agencies.clear();
+  s.schedule.clear();
+  s.unschedule.clear();
   const v1::Envelope& e = s.envelope;
   const absl::Time now = deps_.clock.Now();
   auto refuse = [&](absl::Status why) -> absl::Status {

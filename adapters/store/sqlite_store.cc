@@ -1294,6 +1294,8 @@ void SqliteStore::Shutdown() {
 
 uint64_t SqliteStore::CommitCount() const { return commit_count_.load(std::memory_order_relaxed); }
 
+uint64_t SqliteStore::RerunCount() const { return rerun_count_.load(std::memory_order_relaxed); }
+
 void SqliteStore::WriterLoop() {
   std::vector<Item> batch;
   std::vector<absl::Status> results;
@@ -1317,6 +1319,9 @@ void SqliteStore::WriterLoop() {
     }
     results.assign(batch.size(), absl::OkStatus());
     const absl::Status group = RunBatch(batch, results);
+    // Released before their done runs: a caller may return as soon as done
+    // is called, and a work may have captured what it owns by reference.
+    for (Item& item : batch) item.work = nullptr;
     // Only now is the group durable (or known lost). Its callbacks answer
     // callers (gRPC writes, notifications); the completion thread runs them
     // while this thread commits the next group.
@@ -1354,6 +1359,20 @@ void SqliteStore::CompletionLoop() {
 }
 
 absl::Status SqliteStore::RunBatch(std::vector<Item>& batch, std::vector<absl::Status>& results) {
+  // Savepoints cost a copy of every page a work touches first, and almost no
+  // work fails after it wrote (a refusal is a successful work that records
+  // it), so a group first runs without them.
+  absl::StatusOr<bool> committed = TryGroup(batch, results, /*savepoints=*/false);
+  if (!committed.ok()) return committed.status();
+  if (*committed) return absl::OkStatus();
+  rerun_count_.fetch_add(1, std::memory_order_relaxed);
+  committed = TryGroup(batch, results, /*savepoints=*/true);
+  if (!committed.ok()) return committed.status();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> SqliteStore::TryGroup(std::vector<Item>& batch, std::vector<absl::Status>& results,
+                                           bool savepoints) {
   Connection& db = *writer_;
   auto group_failed = [&db](const absl::Status& cause) {
     // Some errors (I/O, disk full) already rolled the transaction back; only
@@ -1366,22 +1385,30 @@ absl::Status SqliteStore::RunBatch(std::vector<Item>& batch, std::vector<absl::S
   sqlite_internal::Transaction txn(db);
   std::vector<StoreTransaction::Step> steps;  // of the works that succeeded, in order
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (absl::Status s = db.Run(sqlite_internal::kSavepoint); !s.ok()) return group_failed(s);
-    // Moved out so the work (and what it captured) is released before its
-    // done runs: the caller may return as soon as done is called.
-    Work work = std::move(batch[i].work);
-    results[i] = work ? work(txn) : absl::OkStatus();
-    work = nullptr;
+    if (savepoints) {
+      if (absl::Status s = db.Run(sqlite_internal::kSavepoint); !s.ok()) return group_failed(s);
+    }
+    // Rows changed by completed statements; a failed statement undoes its own.
+    const int64_t changes_before = sqlite3_total_changes64(db.db());
+    results[i] = batch[i].work ? batch[i].work(txn) : absl::OkStatus();
     std::vector<StoreTransaction::Step> work_steps = txn.TakeWorkSteps();
     absl::Status s;
     if (results[i].ok()) {
       for (auto& step : work_steps) steps.push_back(std::move(step));
-      s = db.Run(sqlite_internal::kRelease);
-    } else {
+      if (savepoints) s = db.Run(sqlite_internal::kRelease);
+    } else if (savepoints) {
       // Undo exactly this work; the savepoint must still be released to
       // leave the group transaction at its outer level.
       s = db.Run(sqlite_internal::kRollbackTo);
       if (s.ok()) s = db.Run(sqlite_internal::kRelease);
+    } else if (sqlite3_total_changes64(db.db()) != changes_before &&
+               !sqlite3_get_autocommit(db.db())) {
+      // It wrote, and only a savepoint undoes one work's writes: the group
+      // runs again from its start, each work in a savepoint.
+      if (absl::Status rolled_back = db.Run(sqlite_internal::kRollback); !rolled_back.ok()) {
+        return group_failed(rolled_back);
+      }
+      return false;
     }
     if (!s.ok()) return group_failed(s);
     if (sqlite3_get_autocommit(db.db())) {
@@ -1397,7 +1424,7 @@ absl::Status SqliteStore::RunBatch(std::vector<Item>& batch, std::vector<absl::S
   }
   if (absl::Status s = db.Run(sqlite_internal::kCommit); !s.ok()) return group_failed(s);
   commit_count_.fetch_add(1, std::memory_order_relaxed);
-  return absl::OkStatus();
+  return true;
 }
 
 absl::StatusOr<std::optional<v1::Case>> SqliteStore::ReadCase(std::string_view case_id) {

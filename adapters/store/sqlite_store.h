@@ -71,6 +71,9 @@ class SqliteStore : public Store {
   // Number of group transactions committed so far (tests check that
   // concurrent writes share commits).
   virtual uint64_t CommitCount() const;
+  // Groups run a second time, with a savepoint per work, because a work
+  // failed after it wrote.
+  uint64_t RerunCount() const;
 
  private:
   struct Item {
@@ -90,9 +93,14 @@ class SqliteStore : public Store {
 
   void WriterLoop();
   void CompletionLoop();
-  // Runs one group: BEGIN, a savepoint per work, COMMIT. Fills `results` with
-  // each work's own status; returns non-OK if the group as a whole failed.
+  // Runs one group: BEGIN, the works, their steps, COMMIT. Fills `results`
+  // with each work's own status; returns non-OK if the group as a whole failed.
   absl::Status RunBatch(std::vector<Item>& batch, std::vector<absl::Status>& results);
+  // One attempt at a group, with or without a savepoint around each work.
+  // Without them it returns false, having rolled back, when a work failed
+  // after it wrote.
+  absl::StatusOr<bool> TryGroup(std::vector<Item>& batch, std::vector<absl::Status>& results,
+                                bool savepoints);
 
   const uint32_t max_batch_;
   std::unique_ptr<sqlite_internal::Connection> writer_;  // used by the writer thread only
@@ -109,6 +117,7 @@ class SqliteStore : public Store {
   bool writer_done_ = false;            // guarded by completion_mu_
 
   std::atomic<uint64_t> commit_count_{0};
+  std::atomic<uint64_t> rerun_count_{0};
   std::once_flag writer_joined_;
   std::once_flag completion_joined_;
   std::thread writer_thread_;

@@ -190,8 +190,14 @@ class StoreTransaction {
 
 class Store {
  public:
-  // Runs on the writer thread inside a savepoint of the group transaction. An
-  // error return rolls back exactly this work's writes.
+  // Runs on the writer thread as part of the group transaction. An error
+  // return rolls back exactly this work's writes. A work may run more than
+  // once: when another work of its group fails after writing, the whole group
+  // is rolled back and run again from its start (each work in a savepoint
+  // then). So a work takes what it does from the transaction and what it
+  // captured, and sets its outputs afresh each time it runs; an effect outside
+  // the store belongs in a BeforeCommit step (run once per commit attempt) or
+  // in Done.
   using Work = std::function<absl::Status(StoreTransaction&)>;
   // Runs after the group is durable, in commit order, on a thread that is not
   // the writer (so a Done must not wait for another write): the work's own

@@ -1,6 +1,7 @@
 // Receipts signed off the store's writer: the pool's signatures verify, and a
 // group of submissions (with a retry of one of them in the same group) gets
-// receipts signed by the pool, stored with their envelopes and identical on retry.
+// receipts signed by the pool, stored with their envelopes and identical on retry,
+// also when the store runs the group a second time.
 #include "gateway/receipt_signing_pool.h"
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/store/sqlite_store.h"
 #include "gateway/config.h"
 #include "gateway/gateway_keyring.h"
 #include "gateway/submission_pipeline.h"
@@ -44,6 +46,51 @@ class ReceiptSigningTest : public ::testing::Test {
     verifier_ = std::move(*verifier);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A pipeline on a real store and blob store whose receipts go through a
+  // pool of two signers, and the EPB to sign envelopes for it.
+  struct PoolPipeline {
+    std::unique_ptr<SqliteStore> store;
+    std::unique_ptr<BlobStore> blobs;
+    SystemClock clock;
+    DeliveryHub hub;
+    ReceiptSigningPool pool{2};
+    std::unique_ptr<SubmissionPipeline> pipeline;
+    std::unique_ptr<AgencyClient> epb;
+    Caller caller;
+
+    v1::SignedEnvelope SignedTransfer(const std::string& case_id) {
+      auto signed_envelope = epb->Sign(testing::TransferEnvelope(case_id));
+      EXPECT_TRUE(signed_envelope.ok()) << signed_envelope.status();
+      return signed_envelope.ok() ? *signed_envelope : v1::SignedEnvelope();
+    }
+  };
+  std::unique_ptr<PoolPipeline> MakePoolPipeline() {
+    auto p = std::make_unique<PoolPipeline>();
+    SqliteStoreOptions store_options;
+    store_options.data_dir = dir_ + "/data";
+    auto store = SqliteStore::Open(store_options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    auto blobs = OpenFileBlobStore(dir_ + "/blobs");
+    EXPECT_TRUE(blobs.ok()) << blobs.status();
+    auto identity = LoadAgencyIdentity(dir_, "510100.epb");
+    EXPECT_TRUE(identity.ok()) << identity.status();
+    if (!store.ok() || !blobs.ok() || !identity.ok()) return nullptr;
+    p->store = std::move(*store);
+    p->blobs = std::move(*blobs);
+    EXPECT_TRUE(testing::SeedStandardDocuments(*p->blobs).ok());
+    PipelineDeps deps{*p->store, *registry_, *keyring_, p->clock, *p->blobs, p->hub, config_};
+    deps.keyring = keyring_.get();
+    deps.receipt_signing = &p->pool;
+    p->pipeline = std::make_unique<SubmissionPipeline>(deps);
+    auto epb = AgencyClient::Create(*identity, "127.0.0.1:1");
+    EXPECT_TRUE(epb.ok()) << epb.status();
+    if (!epb.ok()) return nullptr;
+    p->epb = std::move(*epb);
+    p->caller.agency = registry_->Find("510100.epb");
+    p->caller.certificate_sha256 = "test";
+    return p;
+  }
 
   std::string dir_;
   v1::GatewayConfig config_;
@@ -117,41 +164,15 @@ class WriterHold {
 };
 
 TEST_F(ReceiptSigningTest, OneGroupWithARetryGetsPoolSignedReceiptsStoredWithTheirEnvelopes) {
-  SqliteStoreOptions store_options;
-  store_options.data_dir = dir_ + "/data";
-  auto store = OpenSqliteStore(store_options);
-  ASSERT_TRUE(store.ok()) << store.status();
-  auto blobs = OpenFileBlobStore(dir_ + "/blobs");
-  ASSERT_TRUE(blobs.ok()) << blobs.status();
-  ASSERT_TRUE(testing::SeedStandardDocuments(**blobs).ok());
-  SystemClock clock;
-  DeliveryHub hub;
-  ReceiptSigningPool pool(2);
-  PipelineDeps deps{**store, *registry_, *keyring_, clock, **blobs, hub, config_};
-  deps.keyring = keyring_.get();
-  deps.receipt_signing = &pool;
-  SubmissionPipeline pipeline(deps);
-  auto identity = LoadAgencyIdentity(dir_, "510100.epb");
-  ASSERT_TRUE(identity.ok()) << identity.status();
-  auto epb = AgencyClient::Create(*identity, "127.0.0.1:1");
-  ASSERT_TRUE(epb.ok()) << epb.status();
-  Caller caller;
-  caller.agency = registry_->Find("510100.epb");
-  caller.certificate_sha256 = "test";
-
-  std::vector<v1::SignedEnvelope> envelopes;
-  for (const char* case_id : {"S-1", "S-2"}) {
-    v1::Envelope transfer = testing::TransferEnvelope(case_id);
-    auto signed_envelope = (*epb)->Sign(transfer);
-    ASSERT_TRUE(signed_envelope.ok()) << signed_envelope.status();
-    envelopes.push_back(*signed_envelope);
-  }
+  std::unique_ptr<PoolPipeline> p = MakePoolPipeline();
+  ASSERT_NE(p, nullptr);
+  std::vector<v1::SignedEnvelope> envelopes = {p->SignedTransfer("S-1"), p->SignedTransfer("S-2")};
   // S-1, S-2, then S-1 again: all three in one group.
   std::vector<std::promise<absl::StatusOr<v1::SubmitResponse>>> results(3);
-  WriterHold hold(**store);
+  WriterHold hold(*p->store);
   for (int i = 0; i < 3; ++i) {
-    pipeline.Submit(caller, envelopes[i == 2 ? 0 : i],
-                    [&results, i](absl::StatusOr<v1::SubmitResponse> r) { results[i].set_value(std::move(r)); });
+    p->pipeline->Submit(p->caller, envelopes[i == 2 ? 0 : i],
+                        [&results, i](absl::StatusOr<v1::SubmitResponse> r) { results[i].set_value(std::move(r)); });
   }
   hold.Release();
   std::vector<v1::SubmitResponse> responses;
@@ -165,7 +186,7 @@ TEST_F(ReceiptSigningTest, OneGroupWithARetryGetsPoolSignedReceiptsStoredWithThe
   EXPECT_FALSE(responses[1].duplicate());
   EXPECT_TRUE(responses[2].duplicate());
   EXPECT_EQ(responses[2].receipt().SerializeAsString(), responses[0].receipt().SerializeAsString());
-  EXPECT_EQ(pool.signed_count(), 2u);  // the originals; the retry reuses the first
+  EXPECT_EQ(p->pool.signed_count(), 2u);  // the originals; the retry reuses the first
   for (int i = 0; i < 2; ++i) {
     const v1::SignedSubmissionReceipt& receipt = responses[i].receipt();
     EXPECT_EQ(receipt.signature().key_id(), keyring_->key_id());
@@ -175,11 +196,74 @@ TEST_F(ReceiptSigningTest, OneGroupWithARetryGetsPoolSignedReceiptsStoredWithThe
   for (int i = 0; i < 2; ++i) {
     v1::Envelope e;
     ASSERT_TRUE(e.ParseFromString(envelopes[i].envelope()));
-    auto stored = (*store)->ReadEnvelope(e.envelope_id());
+    auto stored = p->store->ReadEnvelope(e.envelope_id());
     ASSERT_TRUE(stored.ok() && stored->has_value()) << e.envelope_id();
     EXPECT_EQ((*stored)->signed_receipt, responses[i].receipt().SerializeAsString()) << e.envelope_id();
   }
-  (*store)->Shutdown();
+  p->store->Shutdown();
+}
+
+// A work that fails after it wrote makes the store roll its group back and
+// run it again, each work in a savepoint: the submissions that ran before it
+// must come out of the second run whole (receipts, deliveries, audit records),
+// not half-remembered from the first.
+TEST_F(ReceiptSigningTest, SubmissionsInAGroupRunAgainComeOutWhole) {
+  std::unique_ptr<PoolPipeline> p = MakePoolPipeline();
+  ASSERT_NE(p, nullptr);
+  SqliteStore& store = *p->store;
+  auto audit_before = store.ReadAuditSize();
+  ASSERT_TRUE(audit_before.ok()) << audit_before.status();
+  std::vector<v1::SignedEnvelope> envelopes = {p->SignedTransfer("R-1"), p->SignedTransfer("R-2")};
+
+  std::vector<std::promise<absl::StatusOr<v1::SubmitResponse>>> results(2);
+  std::promise<absl::Status> failed;
+  {
+    WriterHold hold(store);
+    for (int i = 0; i < 2; ++i) {
+      p->pipeline->Submit(p->caller, envelopes[i],
+                          [&results, i](absl::StatusOr<v1::SubmitResponse> r) { results[i].set_value(std::move(r)); });
+    }
+    // Last in the group: writes a case, then fails.
+    store.Write(
+        [](StoreTransaction& txn) -> absl::Status {
+          v1::Case c;
+          c.set_case_id("written-then-failed");
+          if (absl::Status s = txn.PutCase(c); !s.ok()) return s;
+          return absl::InternalError("fails after writing");
+        },
+        [&failed](absl::Status st) { failed.set_value(st); });
+    hold.Release();
+  }
+  EXPECT_EQ(failed.get_future().get().message(), "fails after writing");
+  EXPECT_EQ(store.RerunCount(), 1u);
+
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<v1::SubmitResponse> r = results[i].get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_FALSE(r->duplicate());
+    EXPECT_TRUE(verifier_->Verify(r->receipt().signature().value(), r->receipt().receipt()).ok()) << i;
+    v1::Envelope e;
+    ASSERT_TRUE(e.ParseFromString(envelopes[i].envelope()));
+    auto stored = store.ReadEnvelope(e.envelope_id());
+    ASSERT_TRUE(stored.ok() && stored->has_value()) << e.envelope_id();
+    EXPECT_EQ((*stored)->signed_receipt, r->receipt().SerializeAsString()) << e.envelope_id();
+    v1::SubmissionReceipt receipt;
+    ASSERT_TRUE(receipt.ParseFromString(r->receipt().receipt()));
+    EXPECT_EQ(receipt.audit_index(), *audit_before + i) << "each submission audited once, in order";
+  }
+  auto audit_after = store.ReadAuditSize();
+  ASSERT_TRUE(audit_after.ok()) << audit_after.status();
+  EXPECT_EQ(*audit_after, *audit_before + 2);
+  auto failed_case = store.ReadCase("written-then-failed");
+  ASSERT_TRUE(failed_case.ok()) << failed_case.status();
+  EXPECT_FALSE(failed_case->has_value());
+  // Each transfer is delivered to the addressee once.
+  auto pending = store.ReadPendingDeliveries("510100.psb", 0, 100);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  std::vector<std::string> delivered;
+  for (const auto& d : *pending) delivered.push_back(d.case_id());
+  EXPECT_EQ(delivered, (std::vector<std::string>{"R-1", "R-2"}));
+  store.Shutdown();
 }
 
 }  // namespace

@@ -768,6 +768,51 @@ TEST_F(StoreTest, FailingWorkRollsBackOnlyItsOwnWrites) {
   EXPECT_EQ(List(filter), (std::vector<std::string>{"case-a", "case-c"}));
 }
 
+// Groups run without savepoints first; only a work that fails after writing
+// sends its group round again, each work in a savepoint.
+TEST_F(StoreTest, OnlyAWorkThatFailsAfterWritingRunsItsGroupAgain) {
+  auto* sqlite = dynamic_cast<SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  std::atomic<int> runs_of_a{0};
+  auto run_group = [&](bool failing_work_writes) {
+    WriterGate gate(*store_);
+    DoneCounter counter;
+    absl::Status status_a, status_b;
+    const std::string id = failing_work_writes ? "after-write" : "before-write";
+    store_->Write(
+        [&runs_of_a, id](StoreTransaction& txn) {
+          ++runs_of_a;
+          return txn.PutCase(SimpleCase(id + "-a"));
+        },
+        counter.Callback(&status_a));
+    store_->Write(
+        [failing_work_writes, id](StoreTransaction& txn) -> absl::Status {
+          // Reading is not writing.
+          if (absl::StatusOr<std::optional<v1::Case>> c = txn.GetCase(id + "-a"); !c.ok()) return c.status();
+          if (failing_work_writes) {
+            if (absl::Status s = txn.PutCase(SimpleCase(id + "-b")); !s.ok()) return s;
+          }
+          return absl::FailedPreconditionError("refused");
+        },
+        counter.Callback(&status_b));
+    gate.Release();
+    ASSERT_TRUE(gate.WaitDone().ok());
+    counter.WaitFor(2);
+    EXPECT_TRUE(status_a.ok()) << status_a;
+    EXPECT_EQ(status_b.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(store_->ReadCase(id + "-a").value().has_value());
+    EXPECT_FALSE(store_->ReadCase(id + "-b").value().has_value());
+  };
+
+  run_group(/*failing_work_writes=*/false);
+  EXPECT_EQ(sqlite->RerunCount(), 0u);
+  EXPECT_EQ(runs_of_a.load(), 1);
+
+  run_group(/*failing_work_writes=*/true);
+  EXPECT_EQ(sqlite->RerunCount(), 1u);
+  EXPECT_EQ(runs_of_a.load(), 1 + 2);
+}
+
 TEST_F(StoreTest, ConcurrentWritesShareCommits) {
   auto* sqlite = dynamic_cast<SqliteStore*>(store_.get());
   ASSERT_NE(sqlite, nullptr);
