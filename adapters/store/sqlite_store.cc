@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "adapters/store/wal_checkpointer.h"
 
 namespace caselink {
 namespace sqlite_internal {
@@ -1174,6 +1175,7 @@ absl::Status CreateOrCheckSchema(Connection& db) {
 
 using sqlite_internal::Connection;
 using sqlite_internal::ReaderPool;
+using sqlite_internal::WalCheckpointer;
 using sqlite_internal::Statement;
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOptions& options) {
@@ -1231,15 +1233,25 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
     readers.push_back(*std::move(reader));
   }
 
-  return std::unique_ptr<SqliteStore>(new SqliteStore(
-      options, *std::move(writer), std::make_unique<ReaderPool>(std::move(readers))));
+  std::unique_ptr<WalCheckpointer> checkpointer;
+  if (options.checkpoint_pages > 0) {
+    absl::StatusOr<std::unique_ptr<WalCheckpointer>> started =
+        WalCheckpointer::Start(path, w.db(), options.checkpoint_pages, options.durable);
+    if (!started.ok()) return started.status();
+    checkpointer = *std::move(started);
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(options, *std::move(writer),
+                                                      std::make_unique<ReaderPool>(std::move(readers)),
+                                                      std::move(checkpointer)));
 }
 
 SqliteStore::SqliteStore(const SqliteStoreOptions& options, std::unique_ptr<Connection> writer,
-                         std::unique_ptr<ReaderPool> readers)
+                         std::unique_ptr<ReaderPool> readers,
+                         std::unique_ptr<WalCheckpointer> checkpointer)
     : max_batch_(std::max<uint32_t>(options.max_batch, 1)),
       writer_(std::move(writer)),
-      readers_(std::move(readers)) {
+      readers_(std::move(readers)),
+      checkpointer_(std::move(checkpointer)) {
   // Started last: the threads use every member above.
   completion_thread_ = std::thread(&SqliteStore::CompletionLoop, this);
   completion_id_ = completion_thread_.get_id();
@@ -1295,6 +1307,14 @@ void SqliteStore::Shutdown() {
 uint64_t SqliteStore::CommitCount() const { return commit_count_.load(std::memory_order_relaxed); }
 
 uint64_t SqliteStore::RerunCount() const { return rerun_count_.load(std::memory_order_relaxed); }
+
+uint64_t SqliteStore::BackgroundCheckpoints() const {
+  return checkpointer_ ? checkpointer_->background_rounds() : 0;
+}
+
+uint64_t SqliteStore::WriterCheckpointTails() const {
+  return checkpointer_ ? checkpointer_->writer_tails() : 0;
+}
 
 void SqliteStore::WriterLoop() {
   std::vector<Item> batch;

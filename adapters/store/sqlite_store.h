@@ -24,6 +24,7 @@ namespace caselink {
 namespace sqlite_internal {
 class Connection;
 class ReaderPool;
+class WalCheckpointer;
 }  // namespace sqlite_internal
 
 // A Store on one SQLite database in WAL mode. A single writer thread owns the
@@ -74,6 +75,10 @@ class SqliteStore : public Store {
   // Groups run a second time, with a savepoint per work, because a work
   // failed after it wrote.
   uint64_t RerunCount() const;
+  // Checkpoint rounds of the checkpoint thread, and tails of them the writer
+  // copied (both 0 when the writer checkpoints by itself).
+  uint64_t BackgroundCheckpoints() const;
+  uint64_t WriterCheckpointTails() const;
 
  private:
   struct Item {
@@ -83,7 +88,8 @@ class SqliteStore : public Store {
 
   SqliteStore(const SqliteStoreOptions& options,
               std::unique_ptr<sqlite_internal::Connection> writer,
-              std::unique_ptr<sqlite_internal::ReaderPool> readers);
+              std::unique_ptr<sqlite_internal::ReaderPool> readers,
+              std::unique_ptr<sqlite_internal::WalCheckpointer> checkpointer);
 
   // One committed (or failed) group's callbacks with their results.
   struct Completion {
@@ -105,6 +111,8 @@ class SqliteStore : public Store {
   const uint32_t max_batch_;
   std::unique_ptr<sqlite_internal::Connection> writer_;  // used by the writer thread only
   std::unique_ptr<sqlite_internal::ReaderPool> readers_;
+  // After writer_, so it is stopped (and unhooked) before the writer closes.
+  std::unique_ptr<sqlite_internal::WalCheckpointer> checkpointer_;
 
   std::mutex mu_;
   std::condition_variable work_ready_;

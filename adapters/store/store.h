@@ -275,6 +275,11 @@ struct SqliteStoreOptions {
   bool durable = true;
   // Read connections kept for concurrent readers.
   uint32_t read_connections = 4;
+  // Once the write-ahead log holds this many pages, a thread of the store
+  // copies it back into the database, and the writer only the pages its own
+  // commits added meanwhile. 0: the writer copies all of it inside a commit,
+  // as SQLite does by default (at 1,000 pages).
+  uint32_t checkpoint_pages = 1000;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);

@@ -1325,6 +1325,110 @@ TEST_F(StoreTest, ReadersRunConcurrentlyWithWriter) {
   EXPECT_EQ(List(all).size(), static_cast<size_t>(kCases));
 }
 
+// A case whose stored proto is about `bytes` long, so a few of them fill pages.
+v1::Case BulkyCase(int n, size_t bytes) {
+  v1::Case c = SimpleCase(absl::StrCat("bulky-", n));
+  c.set_case_name(std::string(bytes, static_cast<char>('a' + n % 26)));
+  return c;
+}
+
+std::uintmax_t FileSize(const std::string& path) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+// Queues `count` bulky cases at once (so they share groups) and waits for all.
+void WriteBulkyCases(Store& store, int first, int count, size_t bytes) {
+  DoneCounter counter;
+  std::vector<absl::Status> statuses(count);
+  for (int i = 0; i < count; ++i) {
+    store.Write([c = BulkyCase(first + i, bytes)](StoreTransaction& txn) { return txn.PutCase(c); },
+                counter.Callback(&statuses[i]));
+  }
+  counter.WaitFor(count);
+  for (const auto& status : statuses) ASSERT_TRUE(status.ok()) << status;
+}
+
+std::unique_ptr<SqliteStore> OpenWithCheckpointPages(const std::string& dir, uint32_t pages) {
+  SqliteStoreOptions options = OptionsFor(dir);
+  options.checkpoint_pages = pages;
+  absl::StatusOr<std::unique_ptr<SqliteStore>> opened = SqliteStore::Open(options);
+  if (!opened.ok()) {
+    ADD_FAILURE() << "open " << dir << ": " << opened.status();
+    return nullptr;
+  }
+  return *std::move(opened);
+}
+
+TEST(StoreCheckpointTest, TheLogIsCopiedBackBesideTheWriterWhileReadersRead) {
+  TempDir dir;
+  std::unique_ptr<SqliteStore> opened = OpenWithCheckpointPages(dir.path(), 64);
+  ASSERT_NE(opened, nullptr);
+  SqliteStore& store = *opened;
+  const std::string db_file = dir.path() + "/caselink.db";
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> read_errors{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      if (!store.ListCases(CaseFilter{}).ok()) ++read_errors;
+    }
+  });
+  // ~1,000 pages of log in groups of ~40 pages.
+  constexpr int kCases = 500;
+  constexpr int kPerGroup = 20;
+  for (int first = 0; first < kCases; first += kPerGroup) WriteBulkyCases(store, first, kPerGroup, 8000);
+  stop = true;
+  reader.join();
+  EXPECT_EQ(read_errors.load(), 0);
+  EXPECT_GE(store.BackgroundCheckpoints(), 1u);
+  EXPECT_GE(store.WriterCheckpointTails(), 1u);
+  EXPECT_GE(FileSize(db_file), std::uintmax_t{1} << 20) << "nothing was copied into the database";
+
+  for (int i = 0; i < kCases; i += 7) {
+    absl::StatusOr<std::optional<v1::Case>> read = store.ReadCase(absl::StrCat("bulky-", i));
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_TRUE(read->has_value()) << "bulky-" << i;
+    EXPECT_TRUE(MessageDifferencer::Equals(**read, BulkyCase(i, 8000)));
+  }
+  opened.reset();
+  std::unique_ptr<Store> reopened = OpenOrDie(dir.path());
+  ASSERT_NE(reopened, nullptr);
+  CaseFilter all;
+  all.limit = 1000;
+  absl::StatusOr<std::vector<v1::Case>> cases = reopened->ListCases(all);
+  ASSERT_TRUE(cases.ok()) << cases.status();
+  EXPECT_EQ(cases->size(), static_cast<size_t>(kCases));
+}
+
+// The log starts again from its beginning only when a transaction begins with
+// all of it copied; the writer's tail makes that happen although the writer
+// never pauses.
+TEST(StoreCheckpointTest, TheLogStartsAgainInsteadOfGrowing) {
+  TempDir dir;
+  std::unique_ptr<SqliteStore> opened = OpenWithCheckpointPages(dir.path(), 64);
+  ASSERT_NE(opened, nullptr);
+  // ~4,000 pages (~16 MB) of log in groups of ~40 pages.
+  for (int first = 0; first < 2000; first += 20) WriteBulkyCases(*opened, first, 20, 8000);
+  EXPECT_GE(FileSize(dir.path() + "/caselink.db"), std::uintmax_t{12} << 20);
+  EXPECT_LT(FileSize(dir.path() + "/caselink.db-wal"), std::uintmax_t{4} << 20);
+}
+
+TEST(StoreCheckpointTest, WithoutTheThreadTheWriterCheckpointsAsSqliteDoes) {
+  TempDir dir;
+  std::unique_ptr<SqliteStore> opened = OpenWithCheckpointPages(dir.path(), 0);
+  ASSERT_NE(opened, nullptr);
+  const std::string db_file = dir.path() + "/caselink.db";
+  const std::uintmax_t db_before = FileSize(db_file);
+  // ~1,250 pages: past SQLite's automatic checkpoint at 1,000, which runs in
+  // the commit that crosses it, so the file has grown once the writes are done.
+  WriteBulkyCases(*opened, 0, 600, 8000);
+  EXPECT_EQ(opened->BackgroundCheckpoints(), 0u);
+  EXPECT_EQ(opened->WriterCheckpointTails(), 0u);
+  EXPECT_GE(FileSize(db_file), db_before + 512 * 4096);
+}
+
 TEST(StoreOpenTest, RejectsEmptyDirAndCreatesMissingDir) {
   EXPECT_EQ(OpenSqliteStore(SqliteStoreOptions{}).status().code(),
             absl::StatusCode::kInvalidArgument);
