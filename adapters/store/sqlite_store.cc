@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -722,7 +723,12 @@ absl::Status IndexDeadlines(Connection& db, const v1::Case& c) {
 
 class Transaction : public StoreTransaction {
  public:
-  explicit Transaction(Connection& db) : db_(db) {}
+  // `remember_merkle_nodes`: keep the Merkle nodes this transaction reads and
+  // writes, for the group's later appends (which read the same right edge).
+  // Only where no work's writes are undone alone: a savepoint rollback would
+  // leave a node remembered that the database no longer holds.
+  Transaction(Connection& db, bool remember_merkle_nodes)
+      : db_(db), remember_merkle_nodes_(remember_merkle_nodes) {}
 
   absl::StatusOr<std::optional<v1::Case>> GetCase(std::string_view case_id) override {
     return LoadCase(db_, case_id);
@@ -925,11 +931,17 @@ class Transaction : public StoreTransaction {
       return absl::AlreadyExistsError(absl::StrCat("Merkle node (level ", level, ", index ",
                                                    index, ") is already stored"));
     }
+    if (status.ok() && Remembered(level, index)) merkle_nodes_.emplace(MerkleKey(level, index), hash);
     return status;
   }
 
   absl::StatusOr<std::string> GetMerkleNode(uint32_t level, uint64_t index) override {
-    return LoadMerkleNode(db_, level, index);
+    if (!Remembered(level, index)) return LoadMerkleNode(db_, level, index);
+    const uint64_t key = MerkleKey(level, index);
+    if (auto it = merkle_nodes_.find(key); it != merkle_nodes_.end()) return it->second;
+    absl::StatusOr<std::string> hash = LoadMerkleNode(db_, level, index);
+    if (hash.ok()) merkle_nodes_.emplace(key, *hash);
+    return hash;
   }
 
  private:
@@ -1032,9 +1044,20 @@ class Transaction : public StoreTransaction {
     return static_cast<uint64_t>(seq);
   }
 
+  // Any tree a store can hold has levels below 64 and indexes below 2^58,
+  // which MerkleKey packs into one number.
+  bool Remembered(uint32_t level, uint64_t index) const {
+    return remember_merkle_nodes_ && level < 64 && index < (uint64_t{1} << 58);
+  }
+  static uint64_t MerkleKey(uint32_t level, uint64_t index) {
+    return (static_cast<uint64_t>(level) << 58) | index;
+  }
+
   Connection& db_;
   std::vector<Step> work_steps_;
   std::string envelope_put_by_work_;  // by the running work, so surely stored
+  const bool remember_merkle_nodes_;
+  std::unordered_map<uint64_t, std::string> merkle_nodes_;
 };
 
 // Fills the version 4 tables from the cases and timelines already stored.
@@ -1402,7 +1425,9 @@ absl::StatusOr<bool> SqliteStore::TryGroup(std::vector<Item>& batch, std::vector
   };
 
   if (absl::Status s = db.Run(sqlite_internal::kBegin); !s.ok()) return group_failed(s);
-  sqlite_internal::Transaction txn(db);
+  // Without savepoints nothing is undone short of the whole transaction, so
+  // the transaction may remember what it wrote.
+  sqlite_internal::Transaction txn(db, /*remember_merkle_nodes=*/!savepoints);
   std::vector<StoreTransaction::Step> steps;  // of the works that succeeded, in order
   for (size_t i = 0; i < batch.size(); ++i) {
     if (savepoints) {

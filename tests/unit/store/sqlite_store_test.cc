@@ -524,6 +524,44 @@ TEST_F(StoreTest, MerkleNodesRollBackWithTheirWorkAndSurviveReopen) {
   EXPECT_EQ(store_->ReadMerkleNode(0, 1).value(), a);
 }
 
+// Later works of a group read the nodes earlier ones wrote; a node whose
+// work failed is gone for them too, although the group ran it first.
+TEST_F(StoreTest, MerkleNodesReadInTheirGroupAreThoseStillWritten) {
+  const std::string a(32, 'a'), b(32, 'b');
+  WriterGate gate(*store_);
+  DoneCounter counter;
+  absl::Status first, failing, reading;
+  std::string read_kept, read_gone_code;
+  store_->Write([&](StoreTransaction& txn) { return txn.PutMerkleNode(0, 0, a); }, counter.Callback(&first));
+  store_->Write(
+      [&](StoreTransaction& txn) -> absl::Status {
+        if (auto s = txn.PutMerkleNode(0, 1, b); !s.ok()) return s;
+        if (absl::StatusOr<std::string> seen = txn.GetMerkleNode(0, 1); !seen.ok() || *seen != b) {
+          return absl::InternalError("own node not readable");
+        }
+        return absl::AbortedError("audit record refused");
+      },
+      counter.Callback(&failing));
+  store_->Write(
+      [&](StoreTransaction& txn) -> absl::Status {
+        absl::StatusOr<std::string> kept = txn.GetMerkleNode(0, 0);
+        if (!kept.ok()) return kept.status();
+        read_kept = *kept;
+        read_gone_code = absl::StatusCodeToString(txn.GetMerkleNode(0, 1).status().code());
+        return absl::OkStatus();
+      },
+      counter.Callback(&reading));
+  gate.Release();
+  ASSERT_TRUE(gate.WaitDone().ok());
+  counter.WaitFor(3);
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_EQ(failing.code(), absl::StatusCode::kAborted) << failing;
+  ASSERT_TRUE(reading.ok()) << reading;
+  EXPECT_EQ(read_kept, a);
+  EXPECT_EQ(read_gone_code, "NOT_FOUND");
+  EXPECT_EQ(store_->ReadMerkleNode(0, 1).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(StoreTest, DeliveriesPendingAndAcknowledged) {
   std::vector<uint64_t> seq_a;
   uint64_t seq_b = 0;
