@@ -4,11 +4,13 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 namespace caselink {
 
-ReceiptSigningPool::ReceiptSigningPool(size_t threads) {
+ReceiptSigningPool::ReceiptSigningPool(size_t threads, size_t wake_batch)
+    : wake_batch_(std::max<size_t>(wake_batch, 1)) {
   const size_t n = std::max<size_t>(threads, 1);
   threads_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -36,11 +38,22 @@ ReceiptSigningPool::Signature ReceiptSigningPool::Sign(std::shared_ptr<const sec
     queue_.push_back(std::move(task));
     queued = queue_.size();
   }
-  // A woken thread signs until the queue is empty, so a wake-up (a system call
-  // on the writer, the caller) is needed only when the queue was empty or has
-  // grown past what the threads already awake are working through.
-  if (queued == 1 || queued % (2 * threads_.size()) == 0) ready_.notify_one();
+  // A woken thread signs until the queue is empty, so one wake-up per batch
+  // keeps the threads going; what is left below a batch, Collect wakes for.
+  if (queued % wake_batch_ == 0) ready_.notify_one();
   return signature;
+}
+
+const absl::StatusOr<std::string>& ReceiptSigningPool::Collect(const Signature& signature) {
+  if (signature.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    bool queued;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued = !queue_.empty();
+    }
+    if (queued) ready_.notify_all();
+  }
+  return signature.get();
 }
 
 uint64_t ReceiptSigningPool::signed_count() const {

@@ -712,8 +712,8 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   if (auto st = txn.PutEnvelope(stored); !st.ok()) return st;
   if (pending_signature) {
     Submission* accepted = &s;  // alive until its done callback, after the commit
-    auto finish = [accepted, signature = *pending_signature](StoreTransaction& txn) -> absl::Status {
-      const absl::StatusOr<std::string>& value = signature.get();
+    auto finish = [accepted, pool = deps_.receipt_signing, signature = *pending_signature](StoreTransaction& txn) -> absl::Status {
+      const absl::StatusOr<std::string>& value = pool->Collect(signature);
       if (!value.ok()) return value.status();
       v1::SignedSubmissionReceipt* r = accepted->response.mutable_receipt();
       r->mutable_signature()->set_value(*value);

@@ -121,12 +121,35 @@ TEST_F(ReceiptSigningTest, PoolSignaturesFromManyThreadsVerifyAndTamperedDataFai
   for (auto& c : callers) c.join();
   ASSERT_EQ(pending.size(), 100u);
   for (auto& [data, signature] : pending) {
-    const absl::StatusOr<std::string>& value = signature.get();
+    const absl::StatusOr<std::string>& value = pool.Collect(signature);
     ASSERT_TRUE(value.ok()) << value.status();
     EXPECT_TRUE(verifier_->Verify(*value, data).ok()) << data;
     EXPECT_FALSE(verifier_->Verify(*value, data + "x").ok()) << data;
   }
   EXPECT_EQ(pool.signed_count(), 100u);
+}
+
+// Below a batch nothing wakes the threads but Collect: the writer pays one
+// wake-up per batch instead of one per receipt.
+TEST_F(ReceiptSigningTest, AFullBatchIsSignedUncollectedAndASmallerOneWhenCollected) {
+  ReceiptSigningPool pool(2, /*wake_batch=*/8);
+  std::vector<ReceiptSigningPool::Signature> batch;
+  for (int i = 0; i < 8; ++i) batch.push_back(pool.Sign(SignerOf(keyring_->Current()), absl::StrCat("b", i)));
+  for (auto& signature : batch) {
+    ASSERT_EQ(signature.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    EXPECT_TRUE(signature.get().ok());
+  }
+  // Not for synchronisation: it gives the threads time to fall asleep, so
+  // that a Collect that did not wake them would hang this test (and fail it
+  // at ctest's timeout) instead of passing by luck.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::vector<ReceiptSigningPool::Signature> signatures;
+  for (int i = 0; i < 3; ++i) signatures.push_back(pool.Sign(SignerOf(keyring_->Current()), absl::StrCat("q", i)));
+  for (int i = 0; i < 3; ++i) {
+    const absl::StatusOr<std::string>& value = pool.Collect(signatures[i]);
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_TRUE(verifier_->Verify(*value, absl::StrCat("q", i)).ok()) << i;
+  }
 }
 
 TEST_F(ReceiptSigningTest, DestroyingThePoolSignsWhatWasQueued) {
