@@ -126,6 +126,22 @@ int Read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
   return Real(file)->pMethods->xRead(Real(file), out, amount, offset);
 }
 
+// Appends to the run, growing it geometrically but never past the cap. False
+// when memory is short: the caller writes directly instead (an exception must
+// not cross SQLite's C frames).
+bool Append(Run& run, const unsigned char* bytes, size_t size) {
+  try {
+    const size_t needed = run.data.size() + size;
+    if (needed > run.data.capacity()) {
+      run.data.reserve(std::min(kMaxRunBytes, std::max(needed, 2 * run.data.capacity())));
+    }
+    run.data.insert(run.data.end(), bytes, bytes + size);
+    return true;
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+}
+
 int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   g_writes.fetch_add(1, std::memory_order_relaxed);
   WalFile* wal = Wal(file);
@@ -142,17 +158,17 @@ int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset
       std::memcpy(run->data.data() + (offset - run->start), bytes, size);
       return SQLITE_OK;
     }
-    if (offset == end && run->data.size() + size <= kMaxRunBytes) {
-      run->data.insert(run->data.end(), bytes, bytes + size);
+    if (offset == end && run->data.size() + size <= kMaxRunBytes && Append(*run, bytes, size)) {
       return SQLITE_OK;
     }
-    // Not contiguous, overlapping the end, or over the cap: the run goes out
-    // first so the file sees the writes in SQLite's order.
+    // Not contiguous, overlapping the end, over the cap or out of memory: the
+    // run goes out first so the file sees the writes in SQLite's order.
     if (const int rc = Flush(wal); rc != SQLITE_OK) return rc;
   }
-  if (size > kMaxRunBytes) return WriteThrough(wal->real, bytes, amount, offset, &written);
+  if (size > kMaxRunBytes || !Append(*run, bytes, size)) {
+    return WriteThrough(wal->real, bytes, amount, offset, &written);
+  }
   run->start = offset;
-  run->data.assign(bytes, bytes + size);
   return SQLITE_OK;
 }
 
