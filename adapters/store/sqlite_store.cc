@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "adapters/store/coalescing_vfs.h"
 #include "adapters/store/wal_checkpointer.h"
 
 namespace caselink {
@@ -449,11 +450,13 @@ absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& messa
 // writer thread, or one reader lease at a time, owns it.
 class Connection {
  public:
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path, int flags) {
+  // `vfs`: a registered VFS's name, or null for SQLite's default.
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path, int flags,
+                                                          const char* vfs = nullptr) {
     sqlite3* raw = nullptr;
     // NOMUTEX: each connection is used by one thread at a time, so SQLite's
     // own per-connection mutex would be pure overhead.
-    int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, vfs);
     DbPtr db(raw);  // SQLite may return a handle even on failure; it must be closed.
     if (rc != SQLITE_OK) return SqliteStatus(raw, rc, absl::StrCat("open ", path));
     // Extended codes tell a duplicate key (ALREADY_EXISTS) from other constraints.
@@ -1211,8 +1214,15 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
   }
   const std::string path = (std::filesystem::path(options.data_dir) / "caselink.db").string();
 
+  // A durable writer gathers each commit's WAL frames into a few large writes
+  // (see coalescing_vfs.h); that VFS is only safe under synchronous=FULL.
+  const char* writer_vfs = nullptr;
+  if (options.durable) {
+    if (absl::Status s = sqlite_internal::RegisterCoalescingVfs(); !s.ok()) return s;
+    writer_vfs = sqlite_internal::kCoalescingVfsName;
+  }
   absl::StatusOr<std::unique_ptr<Connection>> writer =
-      Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+      Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, writer_vfs);
   if (!writer.ok()) return writer.status();
   Connection& w = **writer;
   // WAL: readers work on snapshots while the writer commits, and a commit is
