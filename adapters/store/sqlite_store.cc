@@ -693,11 +693,10 @@ absl::Status IndexAuditRecord(Connection& db, int64_t index, std::string_view re
       .BindText(3, record.actor_agency())
       .BindText(4, record.action())
       .BindInt64(5, record.outcome())
-      .BindInt64(6, record.time().seconds() * 1000000 + record.time().nanos() / 1000);
+      .BindInt64(6, TimestampMicros(record.time()));
   return stmt->Run();
 }
 
-// Rewrites the deadline index of a case from its proto; a case has a handful.
 // Writes (or replaces) the index row of one deadline of a case.
 absl::Status IndexDeadline(Connection& db, std::string_view case_id, const v1::Deadline& d) {
   absl::StatusOr<Statement> stmt = db.Get(kInsertDeadline);
