@@ -26,6 +26,25 @@ std::string MakeTempDir() {
   return dir;
 }
 
+absl::StatusOr<DevPkiSetup> MakeDevPkiSetup(DevPkiOptions options, absl::Time registry_time) {
+  DevPkiSetup setup;
+  if (options.dir.empty()) options.dir = MakeTempDir();
+  setup.dir = options.dir;
+  if (absl::Status s = InitDevPki(options); !s.ok()) return s;
+  absl::StatusOr<v1::GatewayConfig> config = LoadGatewayConfig(setup.dir + "/gateway.yaml");
+  if (!config.ok()) return config.status();
+  setup.config = *std::move(config);
+  absl::StatusOr<v1::Registry> registry = LoadRegistryFile(setup.config.registry_file());
+  if (!registry.ok()) return registry.status();
+  absl::StatusOr<std::string> client_ca = ReadFileToString(setup.config.tls().client_ca_file());
+  if (!client_ca.ok()) return client_ca.status();
+  absl::StatusOr<std::unique_ptr<AgencyRegistry>> agencies =
+      AgencyRegistry::Create(*registry, *client_ca, registry_time);
+  if (!agencies.ok()) return agencies.status();
+  setup.registry = *std::move(agencies);
+  return setup;
+}
+
 absl::Time ScenarioStart() {
   return absl::FromCivil(absl::CivilHour(2026, 3, 2, 9), deadlines::ChinaTimeZone());
 }

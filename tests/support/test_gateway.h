@@ -15,12 +15,25 @@
 #include "adapters/store/store.h"
 #include "caselink/v1/services.grpc.pb.h"
 #include "gateway/gateway_server.h"
+#include "gateway/registry.h"
 #include "tools/client/agency_client.h"
+#include "tools/devpki/dev_pki.h"
 
 namespace caselink::testing {
 
 // A new empty folder under the system temp dir.
 std::string MakeTempDir();
+
+// A dev PKI, the gateway configuration it writes and the agency registry built
+// from both: what unit tests of the pipeline need without a running gateway.
+struct DevPkiSetup {
+  std::string dir;
+  v1::GatewayConfig config;
+  std::unique_ptr<AgencyRegistry> registry;
+};
+// Makes the PKI in `options.dir`, or in a new temp dir when that is empty; the
+// registry checks certificates as of `registry_time`.
+absl::StatusOr<DevPkiSetup> MakeDevPkiSetup(DevPkiOptions options = {}, absl::Time registry_time = absl::Now());
 
 struct TestGatewayOptions {
   // Gateway time. Null: the system clock. With a ManualClock, sign envelopes

@@ -26,18 +26,15 @@ namespace caselink::testing {
 class PipelineFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir();
     DevPkiOptions options;
-    options.dir = dir_;
     options.additional_regions = {"510104"};
     options.not_before = std::min(absl::Now(), ScenarioStart()) - absl::Hours(24);
     options.validity = absl::Now() - options.not_before + absl::Hours(24 * 365);
-    ASSERT_TRUE(InitDevPki(options).ok());
-    config_ = *LoadGatewayConfig(dir_ + "/gateway.yaml");
-    auto registry = AgencyRegistry::Create(*LoadRegistryFile(config_.registry_file()),
-                                           *ReadFileToString(config_.tls().client_ca_file()), clock_.Now());
-    ASSERT_TRUE(registry.ok()) << registry.status();
-    registry_ = std::move(*registry);
+    auto setup = MakeDevPkiSetup(options, clock_.Now());
+    ASSERT_TRUE(setup.ok()) << setup.status();
+    dir_ = setup->dir;
+    config_ = setup->config;
+    registry_ = std::move(setup->registry);
     signer_ = std::move(*security::EcdsaP256Signer::Create(
         *ReadFileToString(config_.gateway_signing_key().private_key_file()), "gateway/signing-1"));
     blobs_ = std::move(*OpenFileBlobStore(dir_ + "/blobs"));

@@ -27,15 +27,11 @@ namespace {
 class ReceiptSigningTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    DevPkiOptions options;
-    options.dir = dir_;
-    ASSERT_TRUE(InitDevPki(options).ok());
-    config_ = *LoadGatewayConfig(dir_ + "/gateway.yaml");
-    auto registry = AgencyRegistry::Create(*LoadRegistryFile(config_.registry_file()),
-                                           *ReadFileToString(config_.tls().client_ca_file()), absl::Now());
-    ASSERT_TRUE(registry.ok()) << registry.status();
-    registry_ = std::move(*registry);
+    auto setup = testing::MakeDevPkiSetup();
+    ASSERT_TRUE(setup.ok()) << setup.status();
+    dir_ = setup->dir;
+    config_ = setup->config;
+    registry_ = std::move(setup->registry);
     auto keyring = GatewayKeyring::Create(config_);
     ASSERT_TRUE(keyring.ok()) << keyring.status();
     keyring_ = std::move(*keyring);

@@ -47,15 +47,11 @@ class UncommittableStore : public Store {
 class PipelineWithFailingStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    DevPkiOptions options;
-    options.dir = dir_;
-    ASSERT_TRUE(InitDevPki(options).ok());
-    config_ = *LoadGatewayConfig(dir_ + "/gateway.yaml");
-    auto registry = AgencyRegistry::Create(*LoadRegistryFile(config_.registry_file()),
-                                           *ReadFileToString(config_.tls().client_ca_file()), absl::Now());
-    ASSERT_TRUE(registry.ok()) << registry.status();
-    registry_ = std::move(*registry);
+    auto setup = testing::MakeDevPkiSetup();
+    ASSERT_TRUE(setup.ok()) << setup.status();
+    dir_ = setup->dir;
+    config_ = setup->config;
+    registry_ = std::move(setup->registry);
     signer_ = std::move(*security::EcdsaP256Signer::Create(*ReadFileToString(config_.gateway_signing_key().private_key_file()),
                                                            "gateway/signing-1"));
     blobs_ = std::move(*OpenFileBlobStore(dir_ + "/blobs"));
