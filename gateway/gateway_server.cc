@@ -217,6 +217,7 @@ class GatewayServerImpl final : public GatewayServer {
     peers_ = std::make_unique<PeerIdentifier>(*registry_, clock_.get());
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
     ctx.gateway_keys = keyring_.get();
+    if (options.submit_stream_window > 0) ctx.submit_stream_window = options.submit_stream_window;
     auto reads = ReadExecutor::Create(options.reads);
     if (!reads.ok()) return reads.status();
     reads_ = std::move(*reads);

@@ -22,6 +22,9 @@ struct GatewayServerOptions {
   std::function<std::unique_ptr<Store>(std::unique_ptr<Store>)> decorate_store = nullptr;
   // The threads and queue bound of the read RPCs' store reads.
   ReadExecutorOptions reads = {};
+  // Envelopes one SubmitStream call may hold before the gateway stops reading
+  // it; 0: the default (kDefaultSubmitStreamWindow in gateway/services.h).
+  size_t submit_stream_window = 0;
 };
 
 class GatewayServer {

@@ -13,6 +13,7 @@
 #include "gateway/gateway_keyring.h"
 #include "gateway/lifecycle.h"
 #include "gateway/read_executor.h"
+#include "gateway/submit_stream.h"
 #include "gateway/tls_client_checks.h"
 #include "security/certificate.h"
 #include "security/digest.h"
@@ -108,6 +109,11 @@ grpc::ServerUnaryReactor* CaseServiceImpl::Submit(grpc::CallbackServerContext* c
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
+}
+
+grpc::ServerBidiReactor<v1::SubmitStreamRequest, v1::SubmitStreamResponse>* CaseServiceImpl::SubmitStream(
+    grpc::CallbackServerContext* context) {
+  return NewSubmitStreamReactor(ctx_, peers_, context);
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* context, const v1::GetCaseRequest* request,

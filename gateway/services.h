@@ -17,6 +17,8 @@ namespace caselink {
 class GatewayKeyring;
 class ReadExecutor;
 
+inline constexpr size_t kDefaultSubmitStreamWindow = 512;
+
 struct ServiceContext {
   SubmissionPipeline& pipeline;
   Store& store;
@@ -34,6 +36,10 @@ struct ServiceContext {
   // Submit needs too). Null: on the calling thread, for services built without
   // a GatewayServer.
   ReadExecutor* reads = nullptr;
+  // Envelopes of one SubmitStream call the gateway holds before it stops reading
+  // that call: enough to keep group commits full from one bulk sender, few
+  // enough that a sender that never reads its answers holds little memory.
+  size_t submit_stream_window = kDefaultSubmitStreamWindow;
 };
 
 // Runs `read` (store reads, the response, the reactor's Finish) on ctx.reads.
@@ -66,6 +72,9 @@ class CaseServiceImpl final : public v1::CaseService::CallbackService {
   CaseServiceImpl(ServiceContext ctx, PeerIdentifier& peers) : ctx_(ctx), peers_(peers) {}
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context, const v1::SubmitRequest* request,
                                    v1::SubmitResponse* response) override;
+  // In gateway/submit_stream.cc.
+  grpc::ServerBidiReactor<v1::SubmitStreamRequest, v1::SubmitStreamResponse>* SubmitStream(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* context, const v1::GetCaseRequest* request,
                                     v1::GetCaseResponse* response) override;
   grpc::ServerUnaryReactor* ListCases(grpc::CallbackServerContext* context, const v1::ListCasesRequest* request,

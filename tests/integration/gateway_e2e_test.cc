@@ -507,34 +507,6 @@ TEST_F(RefusalTest, AlgorithmNotAllowedByTheProfile) {
 
 // ---- Channel identity ----
 
-AgencyIdentity ForeignIdentity(const std::string& pki_dir, const std::string& agency, bool sign_with_dev_ca) {
-  auto identity = LoadAgencyIdentity(pki_dir, agency);
-  EXPECT_TRUE(identity.ok());
-  auto key = security::GenerateEcP256KeyPair();
-  EXPECT_TRUE(key.ok());
-  security::CertificateRequest req;
-  req.common_name = "intruder";
-  req.public_key_pem = key->public_key_pem;
-  req.profile = security::CertificateProfile::kTlsClient;
-  req.not_before = absl::Now() - absl::Hours(1);
-  req.not_after = absl::Now() + absl::Hours(1);
-  std::string cert;
-  if (sign_with_dev_ca) {
-    cert = *security::IssueCertificate(req, Slurp(pki_dir + "/ca/ca.crt"), Slurp(pki_dir + "/ca/ca.key"));
-  } else {
-    auto other_ca_key = security::GenerateEcP256KeyPair();
-    security::CertificateRequest ca_req = req;
-    ca_req.common_name = "Other CA";
-    ca_req.public_key_pem = other_ca_key->public_key_pem;
-    ca_req.profile = security::CertificateProfile::kCa;
-    auto other_ca = security::IssueCertificate(ca_req, "", other_ca_key->private_key_pem);
-    cert = *security::IssueCertificate(req, *other_ca, other_ca_key->private_key_pem);
-  }
-  identity->tls_cert_pem = cert;
-  identity->tls_key_pem = key->private_key_pem;
-  return *identity;
-}
-
 TEST_F(GatewayE2eTest, ClientWithoutCertificateCannotConnect) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = Slurp(gateway_.pki_dir() + "/ca/ca.crt");
@@ -552,7 +524,7 @@ TEST_F(GatewayE2eTest, ClientWithoutCertificateCannotConnect) {
 }
 
 TEST_F(GatewayE2eTest, CertificateFromAnotherCaCannotConnect) {
-  auto client = AgencyClient::Create(ForeignIdentity(gateway_.pki_dir(), "510100.epb", false), gateway_.target());
+  auto client = AgencyClient::Create(testing::ForeignIdentity(gateway_.pki_dir(), "510100.epb", false), gateway_.target());
   ASSERT_TRUE(client.ok());
   auto resp = (*client)->Submit(TransferEnvelope("F-1"), absl::Seconds(5));
   EXPECT_EQ(resp.status().code(), absl::StatusCode::kUnavailable) << resp.status();
@@ -560,7 +532,7 @@ TEST_F(GatewayE2eTest, CertificateFromAnotherCaCannotConnect) {
 
 TEST_F(GatewayE2eTest, UnregisteredCertificateOfTheRightCaIsUnauthenticatedAndAudited) {
   const uint64_t before = gateway_.AuditSize();
-  auto client = AgencyClient::Create(ForeignIdentity(gateway_.pki_dir(), "510100.epb", true), gateway_.target());
+  auto client = AgencyClient::Create(testing::ForeignIdentity(gateway_.pki_dir(), "510100.epb", true), gateway_.target());
   ASSERT_TRUE(client.ok());
   auto resp = (*client)->Submit(TransferEnvelope("F-2"));
   EXPECT_EQ(resp.status().code(), absl::StatusCode::kUnauthenticated) << resp.status();

@@ -13,11 +13,52 @@
 #include "gateway/deadlines/deadline_rules.h"
 #include "gateway/lifecycle.h"
 #include "security/digest.h"
+#include "security/pki.h"
 #include "tools/devpki/dev_pki.h"
 
 namespace caselink::testing {
 
 using google::protobuf::util::TimeUtil;
+
+AgencyIdentity ForeignIdentity(const std::string& pki_dir, const std::string& agency, bool sign_with_dev_ca) {
+  auto identity = LoadAgencyIdentity(pki_dir, agency);
+  EXPECT_TRUE(identity.ok()) << identity.status();
+  if (!identity.ok()) return {};
+  auto key = security::GenerateEcP256KeyPair();
+  EXPECT_TRUE(key.ok()) << key.status();
+  if (!key.ok()) return {};
+  security::CertificateRequest req;
+  req.common_name = "intruder";
+  req.public_key_pem = key->public_key_pem;
+  req.profile = security::CertificateProfile::kTlsClient;
+  req.not_before = absl::Now() - absl::Hours(1);
+  req.not_after = absl::Now() + absl::Hours(1);
+  absl::StatusOr<std::string> cert;
+  if (sign_with_dev_ca) {
+    auto ca_cert = ReadFileToString(pki_dir + "/ca/ca.crt");
+    auto ca_key = ReadFileToString(pki_dir + "/ca/ca.key");
+    EXPECT_TRUE(ca_cert.ok() && ca_key.ok());
+    if (!ca_cert.ok() || !ca_key.ok()) return {};
+    cert = security::IssueCertificate(req, *ca_cert, *ca_key);
+  } else {
+    auto other_ca_key = security::GenerateEcP256KeyPair();
+    EXPECT_TRUE(other_ca_key.ok()) << other_ca_key.status();
+    if (!other_ca_key.ok()) return {};
+    security::CertificateRequest ca_req = req;
+    ca_req.common_name = "Other CA";
+    ca_req.public_key_pem = other_ca_key->public_key_pem;
+    ca_req.profile = security::CertificateProfile::kCa;
+    auto other_ca = security::IssueCertificate(ca_req, "", other_ca_key->private_key_pem);
+    EXPECT_TRUE(other_ca.ok()) << other_ca.status();
+    if (!other_ca.ok()) return {};
+    cert = security::IssueCertificate(req, *other_ca, other_ca_key->private_key_pem);
+  }
+  EXPECT_TRUE(cert.ok()) << cert.status();
+  if (!cert.ok()) return {};
+  identity->tls_cert_pem = *cert;
+  identity->tls_key_pem = key->private_key_pem;
+  return *identity;
+}
 
 std::string MakeTempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "caselink-test-XXXXXX").string();

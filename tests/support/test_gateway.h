@@ -24,6 +24,12 @@ namespace caselink::testing {
 // A new empty folder under the system temp dir.
 std::string MakeTempDir();
 
+// `agency`'s identity with a new TLS key and a certificate that names no
+// registered agency: issued by the dev CA (`sign_with_dev_ca`), so the
+// handshake succeeds and the gateway must refuse the caller, or by a CA of its
+// own, which the handshake rejects.
+AgencyIdentity ForeignIdentity(const std::string& pki_dir, const std::string& agency, bool sign_with_dev_ca);
+
 // A dev PKI, the gateway configuration it writes and the agency registry built
 // from both: what unit tests of the pipeline need without a running gateway.
 struct DevPkiSetup {

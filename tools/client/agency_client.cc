@@ -2,8 +2,10 @@
 // all three exercise the same signing and transport code.
 #include "tools/client/agency_client.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include <google/protobuf/util/time_util.h>
 
@@ -140,6 +142,47 @@ absl::StatusOr<v1::SubmitResponse> AgencyClient::SubmitSigned(const v1::SignedEn
   auto st = cases_->Submit(&ctx, req, &resp);
   if (!st.ok()) return FromGrpcStatus(st);
   return resp;
+}
+
+absl::StatusOr<std::vector<v1::SubmitStreamAnswer>> AgencyClient::SubmitStream(
+    const std::vector<v1::SignedEnvelope>& envelopes, size_t per_message, absl::Duration timeout) {
+  if (per_message == 0) return absl::InvalidArgumentError("SubmitStream: per_message must be at least 1");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(timeout));
+  auto stream = cases_->SubmitStream(&ctx);
+  std::vector<v1::SubmitStreamAnswer> answers(envelopes.size());
+  std::vector<bool> answered(envelopes.size(), false);
+  size_t unexpected = 0;
+  // The gateway stops reading while too many answers wait for us: read as we write.
+  std::thread reader([&] {
+    v1::SubmitStreamResponse response;
+    while (stream->Read(&response)) {
+      for (auto& answer : *response.mutable_answers()) {
+        if (answer.index() >= answers.size() || answered[answer.index()]) {
+          ++unexpected;
+          continue;
+        }
+        answered[answer.index()] = true;
+        answers[answer.index()] = std::move(answer);
+      }
+    }
+  });
+  bool written = true;
+  for (size_t from = 0; written && from < envelopes.size(); from += per_message) {
+    v1::SubmitStreamRequest request;
+    for (size_t i = from; i < std::min(envelopes.size(), from + per_message); ++i) *request.add_envelopes() = envelopes[i];
+    written = stream->Write(request);
+  }
+  if (written) stream->WritesDone();
+  reader.join();
+  grpc::Status st = stream->Finish();
+  if (!st.ok()) return FromGrpcStatus(st);
+  const size_t missing = std::count(answered.begin(), answered.end(), false);
+  if (missing > 0 || unexpected > 0) {
+    return absl::DataLossError(absl::StrCat("SubmitStream ended with ", missing, " of ", envelopes.size(),
+                                            " envelopes unanswered and ", unexpected, " answers unexpected"));
+  }
+  return answers;
 }
 
 absl::StatusOr<v1::DocumentRef> AgencyClient::UploadBytes(const std::string& bytes, v1::DocumentType type,

@@ -54,6 +54,13 @@ class AgencyClient {
   // Signs and submits.
   absl::StatusOr<v1::SubmitResponse> Submit(v1::Envelope envelope, absl::Duration timeout = absl::Seconds(30));
   absl::StatusOr<v1::SubmitResponse> SubmitSigned(const v1::SignedEnvelope& envelope, absl::Duration timeout = absl::Seconds(30));
+  // Sends `envelopes` on one SubmitStream call, `per_message` to a request
+  // message, reading answers while it writes; returns one answer per envelope,
+  // in the order given (answer i is envelope i's). An error when the call fails
+  // or ends with envelopes unanswered.
+  absl::StatusOr<std::vector<v1::SubmitStreamAnswer>> SubmitStream(const std::vector<v1::SignedEnvelope>& envelopes,
+                                                                   size_t per_message = 64,
+                                                                   absl::Duration timeout = absl::Seconds(60));
   // Streams a file to the gateway; returns a DocumentRef ready for an envelope, with the
   // digest of the gateway's profile. (Confidential documents: confidential_documents.h.)
   absl::StatusOr<v1::DocumentRef> UploadFile(const std::string& path, v1::DocumentType type, const std::string& title,
