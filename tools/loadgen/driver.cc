@@ -127,12 +127,13 @@ class LoadDriver : public StreamAnswerSink {
   std::mutex park_mu_;
   std::vector<int64_t> latency_ns_;  // per request, written once by its completion
   std::vector<int8_t> code_by_request_;  // per request, written once by its completion
-  // Stream: per request, written before it is queued on its stream (whose
-  // lock orders that write before the answer's read).
-  std::vector<Clock::time_point> latency_from_;
-  std::vector<std::vector<std::unique_ptr<SubmitStreamCall>>> streams_;  // like stubs_
   std::vector<uint8_t> answered_;    // guarded by park_mu_ (only for requests with dependents)
   std::unordered_map<size_t, Parked> parked_;  // by predecessor; guarded by park_mu_
+
+  std::vector<std::vector<std::unique_ptr<SubmitStreamCall>>> streams_;  // stream API: one per stub
+  // Stream API: per request, written before it is queued on its stream
+  // (whose lock orders that write before the answer's read).
+  std::vector<Clock::time_point> latency_from_;
 
   std::vector<std::atomic<uint64_t>> ok_per_second_;
   std::atomic<uint64_t> sent_{0};
