@@ -1,5 +1,6 @@
-// The load driver. Sending never waits on an answer: every call completes on
-// a gRPC callback thread, which records it and (closed loop) starts the next.
+// The load driver. Sending never waits on an answer: every answer (a unary
+// call's end, or one answer on a stream) arrives on a gRPC callback thread,
+// which records it and (closed loop) starts the next request.
 #include "tools/loadgen/driver.h"
 
 #include <sys/prctl.h>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "tools/loadgen/stream_driver.h"
 
 namespace caselink::loadgen {
 
@@ -55,7 +57,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class LoadDriver {
+class LoadDriver : public StreamAnswerSink {
  public:
   LoadDriver(const std::vector<std::vector<std::unique_ptr<v1::CaseService::Stub>>>& stubs, const Workload& workload,
              const DriverOptions& options)
@@ -63,11 +65,19 @@ class LoadDriver {
         workload_(workload),
         options_(options),
         open_loop_(options.rate > 0),
+        stream_(options.api == DriverApi::kStream),
         latency_ns_(workload.submits.size(), -1),
+        code_by_request_(workload.submits.size(), -1),
         answered_(workload.submits.size(), 0),
-        ok_per_second_(static_cast<size_t>(absl::ToInt64Seconds(options.duration + options.call_timeout)) + 2) {}
+        ok_per_second_(static_cast<size_t>(absl::ToInt64Seconds(options.duration + options.call_timeout)) + 2) {
+    if (stream_) latency_from_.resize(workload.submits.size());
+  }
 
   RunResult Run();
+
+  void OnStreamAnswer(size_t index, const grpc::Status& status, const v1::SubmitResponse* response) override {
+    Complete(index, latency_from_[index], Clock::now(), status, response, /*next=*/true);
+  }
 
  private:
   struct Call {
@@ -84,7 +94,17 @@ class LoadDriver {
   // Sends request `index` now, or once its predecessor has been answered.
   void Dispatch(size_t index, Clock::time_point due);
   void Send(size_t index, Clock::time_point latency_from);
+  void SendOnStream(size_t index, Clock::time_point latency_from);
   void OnDone(Call* call, const grpc::Status& status);
+  // Request `index` is answered: recorded, its dependent released, and its
+  // slot (closed loop) takes the next request when `next`, else retires.
+  void Complete(size_t index, Clock::time_point latency_from, Clock::time_point now, const grpc::Status& status,
+                const v1::SubmitResponse* response, bool next);
+  // The one place an answer is counted, for both APIs.
+  void Record(size_t index, Clock::time_point latency_from, Clock::time_point now, const grpc::Status& status,
+              const v1::SubmitResponse* response);
+  void OpenStreams();
+  void CloseStreams(RunResult& out);
   // Closed loop: the slot that just finished takes the next request, or retires.
   void NextClosedLoop();
   // One outstanding unit (open loop: a request; closed loop: a slot) is over.
@@ -94,6 +114,7 @@ class LoadDriver {
   const Workload& workload_;
   const DriverOptions& options_;
   const bool open_loop_;
+  const bool stream_;
   Clock::time_point start_;
   Clock::time_point stop_;
 
@@ -105,8 +126,14 @@ class LoadDriver {
 
   std::mutex park_mu_;
   std::vector<int64_t> latency_ns_;  // per request, written once by its completion
+  std::vector<int8_t> code_by_request_;  // per request, written once by its completion
   std::vector<uint8_t> answered_;    // guarded by park_mu_ (only for requests with dependents)
   std::unordered_map<size_t, Parked> parked_;  // by predecessor; guarded by park_mu_
+
+  std::vector<std::vector<std::unique_ptr<SubmitStreamCall>>> streams_;  // stream API: one per stub
+  // Stream API: per request, written before it is queued on its stream
+  // (whose lock orders that write before the answer's read).
+  std::vector<Clock::time_point> latency_from_;
 
   std::vector<std::atomic<uint64_t>> ok_per_second_;
   std::atomic<uint64_t> sent_{0};
@@ -134,6 +161,7 @@ void LoadDriver::Dispatch(size_t index, Clock::time_point due) {
 }
 
 void LoadDriver::Send(size_t index, Clock::time_point latency_from) {
+  if (stream_) return SendOnStream(index, latency_from);
   const PreparedSubmit& p = workload_.submits[index];
   auto* call = new Call;
   call->index = index;
@@ -145,21 +173,39 @@ void LoadDriver::Send(size_t index, Clock::time_point latency_from) {
       &call->context, &p.request, &call->response, [this, call](grpc::Status status) { OnDone(call, status); });
 }
 
+void LoadDriver::SendOnStream(size_t index, Clock::time_point latency_from) {
+  const PreparedSubmit& p = workload_.submits[index];
+  latency_from_[index] = latency_from;
+  sent_.fetch_add(1, std::memory_order_relaxed);
+  const auto& streams = streams_[p.agency];
+  const grpc::Status queued = streams[index % streams.size()]->Enqueue(index, p.request.envelope());
+  if (queued.ok()) return;
+  // Its stream has ended. The slot retires instead of taking the next
+  // request, which could land on the same dead stream again at once.
+  Complete(index, latency_from, Clock::now(), queued, nullptr, /*next=*/false);
+}
+
 void LoadDriver::OnDone(Call* call, const grpc::Status& status) {
-  const Clock::time_point now = Clock::now();
-  const size_t index = call->index;
+  Complete(call->index, call->latency_from, Clock::now(), status, &call->response, /*next=*/true);
+  delete call;
+}
+
+void LoadDriver::Record(size_t index, Clock::time_point latency_from, Clock::time_point now,
+                        const grpc::Status& status, const v1::SubmitResponse* response) {
   const int64_t since_start = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_).count();
   int64_t last = last_answer_ns_.load(std::memory_order_relaxed);
   while (since_start > last && !last_answer_ns_.compare_exchange_weak(last, since_start)) {
   }
+  const int code = std::clamp(static_cast<int>(status.error_code()), 0, 16);
+  code_by_request_[index] = static_cast<int8_t>(code);
   if (status.ok()) {
-    const v1::SignedSubmissionReceipt& receipt = call->response.receipt();
+    const v1::SignedSubmissionReceipt& receipt = response->receipt();
     if (receipt.receipt().empty() || receipt.signature().value().empty()) {
       bad_receipts_.fetch_add(1, std::memory_order_relaxed);
     } else {
-      latency_ns_[index] = std::chrono::duration_cast<std::chrono::nanoseconds>(now - call->latency_from).count();
+      latency_ns_[index] = std::chrono::duration_cast<std::chrono::nanoseconds>(now - latency_from).count();
       const uint64_t n = ok_.fetch_add(1, std::memory_order_relaxed);
-      if (call->response.duplicate()) duplicates_.fetch_add(1, std::memory_order_relaxed);
+      if (response->duplicate()) duplicates_.fetch_add(1, std::memory_order_relaxed);
       const size_t second = std::min(ok_per_second_.size() - 1, static_cast<size_t>(since_start / 1'000'000'000));
       ok_per_second_[second].fetch_add(1, std::memory_order_relaxed);
       if (n < options_.sample_receipts) {
@@ -168,12 +214,15 @@ void LoadDriver::OnDone(Call* call, const grpc::Status& status) {
       }
     }
   } else {
-    const int code = std::clamp(static_cast<int>(status.error_code()), 0, 16);
     errors_[code].fetch_add(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(record_mu_);
     first_error_message_.emplace(code, status.error_message());
   }
+}
 
+void LoadDriver::Complete(size_t index, Clock::time_point latency_from, Clock::time_point now,
+                          const grpc::Status& status, const v1::SubmitResponse* response, bool next) {
+  Record(index, latency_from, now, status, response);
   if (workload_.submits[index].has_dependent) {
     std::optional<Parked> waiting;
     {
@@ -189,12 +238,44 @@ void LoadDriver::OnDone(Call* call, const grpc::Status& status) {
     // refusal counted, as a real agency system would see it.
     if (waiting) Send(waiting->index, open_loop_ ? waiting->due : now);
   }
-  delete call;
-  if (open_loop_) {
+  if (open_loop_ || !next) {
     Release();
   } else {
     NextClosedLoop();
   }
+}
+
+void LoadDriver::OpenStreams() {
+  // Each stream's deadline covers the sending time plus the last answer's.
+  streams_.resize(stubs_.size());
+  for (size_t a = 0; a < stubs_.size(); ++a) {
+    for (const auto& stub : stubs_[a]) {
+      streams_[a].push_back(
+          SubmitStreamCall::Open(*stub, *this, options_.stream_batch, options_.duration + options_.call_timeout));
+    }
+  }
+}
+
+void LoadDriver::CloseStreams(RunResult& out) {
+  for (auto& connections : streams_) {
+    for (auto& stream : connections) stream->Close();
+  }
+  for (auto& connections : streams_) {
+    for (auto& stream : connections) {
+      const grpc::Status status = stream->Wait();
+      const SubmitStreamCall::Counters c = stream->counters();
+      out.stream_messages += c.request_messages;
+      out.stream_envelopes_written += c.envelopes_written;
+      out.stray_answers += c.stray_answers;
+      if (!status.ok()) {
+        if (out.failed_streams++ == 0) {
+          out.first_stream_error_code = static_cast<int>(status.error_code());
+          out.first_stream_error = status.error_message();
+        }
+      }
+    }
+  }
+  streams_.clear();
 }
 
 void LoadDriver::NextClosedLoop() {
@@ -216,6 +297,7 @@ void LoadDriver::Release() {
 }
 
 RunResult LoadDriver::Run() {
+  if (stream_) OpenStreams();
   start_ = Clock::now();
   stop_ = start_ + absl::ToChronoNanoseconds(options_.duration);
   if (open_loop_) {
@@ -239,6 +321,8 @@ RunResult LoadDriver::Run() {
   }
 
   RunResult out;
+  // Every request is answered by now; closing only collects the streams' ends.
+  if (stream_) CloseStreams(out);
   out.wall_seconds = static_cast<double>(last_answer_ns_.load()) / 1e9;
   out.sent = sent_.load();
   out.ok = ok_.load();
@@ -246,6 +330,7 @@ RunResult LoadDriver::Run() {
   out.bad_receipts = bad_receipts_.load();
   for (size_t c = 0; c < errors_.size(); ++c) out.errors_by_code[c] = errors_[c].load();
   out.ran_out_of_requests = ran_out_.load();
+  out.code_by_request = code_by_request_;
   out.latencies_ns.reserve(out.ok);
   for (int64_t ns : latency_ns_) {
     if (ns >= 0) out.latencies_ns.push_back(ns);

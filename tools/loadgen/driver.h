@@ -1,6 +1,6 @@
-// Drives CaseService.Submit with pre-signed requests over several mTLS
-// connections on gRPC's callback API: at full speed with a fixed number of
-// requests in flight (closed loop), or at a fixed rate (open loop).
+// Drives CaseService.Submit (or SubmitStream) with pre-signed requests over
+// several mTLS connections on gRPC's callback API: at full speed with a fixed
+// number of requests in flight (closed loop), or at a fixed rate (open loop).
 #pragma once
 
 #include <array>
@@ -25,7 +25,15 @@ namespace caselink::loadgen {
 absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectChannel(const AgencyIdentity& identity, const std::string& target,
                                                               int channel_id, absl::Duration connect_timeout);
 
+enum class DriverApi {
+  kUnary,   // one CaseService.Submit call per request
+  kStream,  // one CaseService.SubmitStream call per connection, envelopes batched per message
+};
+
 struct DriverOptions {
+  DriverApi api = DriverApi::kUnary;
+  // Stream: at most this many envelopes in one SubmitStreamRequest.
+  int stream_batch = 64;
   // > 0: open loop at this many requests per second, send times fixed from
   // the start and latency measured from the scheduled time (so a slow answer
   // cannot hide the requests that should have been sent meanwhile).
@@ -34,6 +42,7 @@ struct DriverOptions {
   int concurrency = 64;
   // Sending stops after this long (or when the requests run out).
   absl::Duration duration = absl::Seconds(20);
+  // Unary: per call. Stream: the stream's deadline is duration + call_timeout.
   absl::Duration call_timeout = absl::Seconds(10);
   // OK receipts kept for checking the gateway's signature afterwards.
   size_t sample_receipts = 64;
@@ -53,6 +62,17 @@ struct RunResult {
   // OK answers per second of the run (by completion time).
   std::vector<uint64_t> ok_per_second;
   std::vector<v1::SignedSubmissionReceipt> receipts;
+  // The status code each request was answered with, by workload index; -1:
+  // never sent (the run ended first).
+  std::vector<int8_t> code_by_request;
+
+  // Stream API only.
+  uint64_t stream_messages = 0;            // SubmitStreamRequests written
+  uint64_t stream_envelopes_written = 0;   // envelopes in them
+  uint64_t stray_answers = 0;              // answers with an index never sent or answered twice (must be 0)
+  uint64_t failed_streams = 0;             // streams that ended with a status other than OK
+  int first_stream_error_code = 0;         // grpc::StatusCode of the first of them
+  std::string first_stream_error;          // and its message
 
   uint64_t errors() const;
   double throughput() const { return wall_seconds > 0 ? static_cast<double>(ok) / wall_seconds : 0; }
@@ -61,7 +81,7 @@ struct RunResult {
 };
 
 // `stubs[a]` are the connections of workload agency `a`; request i goes to
-// connection i modulo their number.
+// connection i modulo their number (stream API: to that connection's stream).
 RunResult RunLoad(const std::vector<std::vector<std::unique_ptr<v1::CaseService::Stub>>>& stubs,
                   const Workload& workload, const DriverOptions& options);
 

@@ -45,7 +45,8 @@ constexpr char kUsage[] = R"(usage:
   caselink-loadgen --target HOST:PORT --pki DIR [--gateway-pid PID] [options]
   caselink-loadgen --median RESULT.json... [--json | --figure NAME]
 
-Sends pre-signed CaseService.Submit requests over mTLS and reports throughput,
+Sends pre-signed envelopes over mTLS (CaseService.Submit, or SubmitStream with
+--api stream) and reports throughput,
 latency (p50/p90/p99/p99.9), errors by status code, the gateway's CPU time and
 peak RSS, and the ratio to this machine's ECDSA P-256 crypto ceiling (one verify
 plus one sign per handoff, on every core), measured right before the run.
@@ -80,7 +81,13 @@ how it is sent:
                           from the scheduled send time; default: closed loop
   --concurrency N         closed loop: requests in flight (default 64)
   --connections N         TCP connections per sending agency (default 2)
-  --timeout SECONDS       per-call deadline (default 10)
+  --timeout SECONDS       per-call deadline (default 10); stream: the stream's
+                          deadline is the duration plus this
+  --api API               unary: one Submit call per envelope (default); stream:
+                          one SubmitStream call per connection, opened before the
+                          run, envelopes queued while a write is in flight go out
+                          together in the next message
+  --stream-batch N        stream: at most N envelopes per message (default 64)
 
 embedded gateway only:
   --max-batch N           store group-commit size (default: the gateway's, 256)
@@ -143,6 +150,8 @@ struct Options {
   int concurrency = 64;
   int connections = 2;
   double timeout_seconds = 10;
+  DriverApi api = DriverApi::kUnary;
+  int stream_batch = 64;
   uint32_t max_batch = 0;
   std::string synchronous;
   bool keep_data = false;
@@ -256,6 +265,18 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       s = number(o.connections);
     } else if (name == "--timeout") {
       s = number(o.timeout_seconds);
+    } else if (name == "--api") {
+      std::string api;
+      s = text(api);
+      if (s.ok() && api == "unary") {
+        o.api = DriverApi::kUnary;
+      } else if (s.ok() && api == "stream") {
+        o.api = DriverApi::kStream;
+      } else if (s.ok()) {
+        s = absl::InvalidArgumentError(absl::StrCat("--api is unary or stream, not '", api, "'"));
+      }
+    } else if (name == "--stream-batch") {
+      s = number(o.stream_batch);
     } else if (name == "--max-batch") {
       s = number(o.max_batch);
     } else if (name == "--synchronous") {
@@ -298,6 +319,7 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
                                                    "the gateway's created_at window when they are sent"));
   }
   if (o.concurrency < 1 || o.connections < 1) return absl::InvalidArgumentError("--concurrency and --connections must be >= 1");
+  if (o.stream_batch < 1) return absl::InvalidArgumentError("--stream-batch must be >= 1");
   if (o.envelope_bytes > 512 * 1024) return absl::InvalidArgumentError("--envelope-bytes is at most 524288");
   if (o.timeout_seconds <= 0) return absl::InvalidArgumentError("--timeout must be > 0");
   if (o.kafka_partitions < 1) return absl::InvalidArgumentError("--kafka-partitions must be >= 1");
@@ -435,8 +457,11 @@ std::pair<size_t, size_t> VerifyReceipts(const std::string& pki, const RunResult
 void PrintReport(const json& j) {
   const json& run = j["run"];
   const json& gw = j["gateway"];
-  std::printf("CaseLink load run: %s gateway, %s workload, %s\n", j["mode"].get<std::string>().c_str(),
+  std::printf("CaseLink load run: %s gateway, %s workload, %s, %s\n", j["mode"].get<std::string>().c_str(),
               j["workload"].get<std::string>().c_str(),
+              j["api"] == "stream"
+                  ? absl::StrFormat("SubmitStream (up to %d envelopes per message)", j["stream_batch"].get<int>()).c_str()
+                  : "unary Submit",
               j["loop"] == "open"
                   ? absl::StrFormat("open loop at %.0f/s", j["rate"].get<double>()).c_str()
                   : absl::StrFormat("closed loop, %d in flight", j["concurrency"].get<int>()).c_str());
@@ -486,6 +511,15 @@ void PrintReport(const json& j) {
       std::printf("errors:     %s x %llu (first: %s)\n", code.c_str(), count.get<unsigned long long>(),
                   run["error_messages"].value(code, "").c_str());
     }
+  }
+  if (run.contains("stream")) {
+    const json& st = run["stream"];
+    std::printf("stream:     %llu envelopes in %llu messages (%.1f per message), %llu stray answers, %llu failed stream(s)%s\n",
+                st["envelopes_written"].get<unsigned long long>(), st["request_messages"].get<unsigned long long>(),
+                st["envelopes_per_message"].get<double>(), st["stray_answers"].get<unsigned long long>(),
+                st["failed_streams"].get<unsigned long long>(),
+                st.contains("first_failure") ? absl::StrCat(" (first: ", st["first_failure"].get<std::string>(), ")").c_str()
+                                             : "");
   }
   if (run["duplicates"].get<uint64_t>() > 0 || run["bad_receipts"].get<uint64_t>() > 0) {
     std::printf("anomalies:  %llu duplicate answers, %llu OK answers without a signed receipt\n",
@@ -563,6 +597,7 @@ int Median(const Options& o) {
       {"gateway_cpu_cores_used", "/gateway/cpu_cores_used"},
       {"gateway_peak_rss_mib", "/gateway/peak_rss_mib"},
       {"load_average_1m_at_end", "/run/load_average_1m/end"},
+      {"stream_envelopes_per_message", "/run/stream/envelopes_per_message"},
   };
   std::map<std::string, std::vector<double>> values;
   for (const std::string& path : o.median_files) {
@@ -660,6 +695,8 @@ int Main(int argc, char** argv) {
   result["target"] = target;
   result["workload"] = o.workload == WorkloadKind::kMixed ? "mixed" : "transfer";
   result["loop"] = o.rate > 0 ? "open" : "closed";
+  result["api"] = o.api == DriverApi::kStream ? "stream" : "unary";
+  if (o.api == DriverApi::kStream) result["stream_batch"] = o.stream_batch;
   result["rate"] = o.rate;
   result["concurrency"] = o.concurrency;
   result["connections"] = o.connections;
@@ -715,6 +752,8 @@ int Main(int argc, char** argv) {
   driver.concurrency = o.concurrency;
   driver.duration = absl::Seconds(o.duration_seconds);
   driver.call_timeout = absl::Seconds(o.timeout_seconds);
+  driver.api = o.api;
+  driver.stream_batch = o.stream_batch;
 
   size_t requests = o.requests;
   if (o.warmup_requests > 0) {
@@ -724,8 +763,12 @@ int Main(int argc, char** argv) {
     if (w->ok == 0) {
       auto it = w->first_error_message.begin();
       return Fail(absl::UnavailableError(absl::StrCat(
-          "the warm-up got no OK answer", it == w->first_error_message.end() ? "" : absl::StrCat(
-              "; first error ", kCodeNames[it->first], ": ", it->second))));
+          "the warm-up got no OK answer",
+          it == w->first_error_message.end() ? ""
+                                             : absl::StrCat("; first error ", kCodeNames[it->first], ": ", it->second),
+          o.api == DriverApi::kStream && w->errors_by_code[grpc::StatusCode::UNIMPLEMENTED] > 0
+              ? " (this gateway does not serve CaseService.SubmitStream; --api unary works with it)"
+              : "")));
     }
     Progress(absl::StrFormat("warm-up: %.0f OK/s", w->throughput()));
     if (requests == 0 && o.rate == 0) {
@@ -812,6 +855,18 @@ int Main(int argc, char** argv) {
     run["errors"][kCodeNames[code]] = r.errors_by_code[code];
     auto it = r.first_error_message.find(code);
     if (it != r.first_error_message.end()) run["error_messages"][kCodeNames[code]] = it->second;
+  }
+  if (o.api == DriverApi::kStream) {
+    run["stream"] = {{"request_messages", r.stream_messages},
+                     {"envelopes_written", r.stream_envelopes_written},
+                     {"envelopes_per_message",
+                      r.stream_messages > 0 ? static_cast<double>(r.stream_envelopes_written) / r.stream_messages : 0},
+                     {"stray_answers", r.stray_answers},
+                     {"failed_streams", r.failed_streams}};
+    if (r.failed_streams > 0) {
+      run["stream"]["first_failure"] = absl::StrCat(kCodeNames[std::clamp(r.first_stream_error_code, 0, 16)], ": ",
+                                                    r.first_stream_error);
+    }
   }
   result["run"] = run;
 
