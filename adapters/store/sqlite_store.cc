@@ -4,6 +4,8 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -1281,6 +1283,7 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options, std::unique_ptr<Conn
                          std::unique_ptr<ReaderPool> readers,
                          std::unique_ptr<WalCheckpointer> checkpointer)
     : max_batch_(std::max<uint32_t>(options.max_batch, 1)),
+      writer_nice_(options.writer_nice),
       writer_(std::move(writer)),
       readers_(std::move(readers)),
       checkpointer_(std::move(checkpointer)) {
@@ -1348,7 +1351,23 @@ uint64_t SqliteStore::WriterCheckpointTails() const {
   return checkpointer_ ? checkpointer_->writer_tails() : 0;
 }
 
+int SqliteStore::WriterNice() const {
+  const pid_t tid = writer_tid_.load();
+  if (tid == 0) return writer_nice_;
+  errno = 0;
+  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+  return errno == 0 ? nice : 0;
+}
+
 void SqliteStore::WriterLoop() {
+  // On Linux a nice value belongs to a thread: this changes the writer alone.
+  // Refused without the right to lower it, which leaves the writer as it was.
+  const pid_t tid = gettid();
+  errno = 0;
+  if (const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(tid)); errno == 0 && writer_nice_ < current) {
+    setpriority(PRIO_PROCESS, static_cast<id_t>(tid), writer_nice_);
+  }
+  writer_tid_.store(tid);
   std::vector<Item> batch;
   std::vector<absl::Status> results;
   for (;;) {

@@ -2,6 +2,8 @@
 // own tests (for CommitCount); the rest of CaseLink uses store.h only.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -79,6 +81,8 @@ class SqliteStore : public Store {
   // copied (both 0 when the writer checkpoints by itself).
   uint64_t BackgroundCheckpoints() const;
   uint64_t WriterCheckpointTails() const;
+  // The writer thread's nice value as it runs (see SqliteStoreOptions::writer_nice).
+  int WriterNice() const;
 
  private:
   struct Item {
@@ -109,6 +113,8 @@ class SqliteStore : public Store {
                                 bool savepoints);
 
   const uint32_t max_batch_;
+  const int writer_nice_;
+  std::atomic<pid_t> writer_tid_{0};  // set by the writer when it starts
   std::unique_ptr<sqlite_internal::Connection> writer_;  // used by the writer thread only
   std::unique_ptr<sqlite_internal::ReaderPool> readers_;
   // After writer_, so it is stopped (and unhooked) before the writer closes.

@@ -280,6 +280,13 @@ struct SqliteStoreOptions {
   // commits added meanwhile. 0: the writer copies all of it inside a commit,
   // as SQLite does by default (at 1,000 pages).
   uint32_t checkpoint_pages = 1000;
+  // The nice value the writer thread asks for when it starts. The writer is
+  // the one serial stage: when every CPU is busy, each moment it waits for one
+  // holds up its whole group, while the parallel stages only queue more work
+  // for it. Going below the process's own value needs CAP_SYS_NICE or an
+  // RLIMIT_NICE that allows it; without, the writer keeps the process's value
+  // (WriterNice() says which). Never raised above the process's value.
+  int writer_nice = -10;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);

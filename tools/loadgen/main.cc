@@ -414,6 +414,7 @@ json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, 
     std::string name;
     double user;
     double system;
+    int nice;
   };
   std::vector<Use> uses;
   if (seconds <= 0) return json::array();
@@ -421,7 +422,7 @@ json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, 
     auto start = before.find(tid);
     const double user = end.user_seconds - (start == before.end() ? 0 : start->second.user_seconds);
     const double system = end.system_seconds - (start == before.end() ? 0 : start->second.system_seconds);
-    if (user + system > 0) uses.push_back({tid, end.name, user / seconds, system / seconds});
+    if (user + system > 0) uses.push_back({tid, end.name, user / seconds, system / seconds, end.nice});
   }
   std::sort(uses.begin(), uses.end(), [](const Use& a, const Use& b) { return a.user + a.system > b.user + b.system; });
   json out = json::array();
@@ -429,7 +430,8 @@ json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, 
     out.push_back({{"tid", uses[i].tid},
                    {"name", uses[i].name},
                    {"user_cores", uses[i].user},
-                   {"system_cores", uses[i].system}});
+                   {"system_cores", uses[i].system},
+                   {"nice", uses[i].nice}});
   }
   return out;
 }
@@ -533,10 +535,11 @@ void PrintReport(const json& j) {
   std::string threads;
   for (const json& t : gw["busiest_threads"]) {
     if (t["user_cores"].get<double>() + t["system_cores"].get<double>() < 0.01) continue;
-    threads += absl::StrFormat("%s%d %s %.2f (%.0f%% system)", threads.empty() ? "" : ", ", t["tid"].get<int>(),
+    threads += absl::StrFormat("%s%d %s %.2f (%.0f%% system%s)", threads.empty() ? "" : ", ", t["tid"].get<int>(),
                                t["name"].get<std::string>(), t["user_cores"].get<double>() + t["system_cores"].get<double>(),
                                100 * t["system_cores"].get<double>() /
-                                   std::max(1e-9, t["user_cores"].get<double>() + t["system_cores"].get<double>()));
+                                   std::max(1e-9, t["user_cores"].get<double>() + t["system_cores"].get<double>()),
+                               t.value("nice", 0) != 0 ? absl::StrCat(", nice ", t.value("nice", 0)) : "");
   }
   if (!threads.empty()) std::printf("threads:    busiest, in cores: %s\n", threads.c_str());
   if (j.contains("client")) {

@@ -38,11 +38,13 @@ struct StatLine {
   std::string name;
   double user_seconds = 0;
   double system_seconds = 0;
+  int nice = 0;
 };
 
 // A /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line. The command name
 // (field 2) may hold spaces and parentheses; the fields after the last ')'
-// start at field 3 (state). utime and stime are fields 14 and 15, in ticks.
+// start at field 3 (state). utime and stime are fields 14 and 15, in ticks;
+// nice is field 19.
 absl::StatusOr<StatLine> ReadStat(const std::string& path) {
   absl::StatusOr<std::string> stat = ReadWhole(path);
   if (!stat.ok()) return stat.status();
@@ -54,12 +56,13 @@ absl::StatusOr<StatLine> ReadStat(const std::string& path) {
   std::istringstream fields(stat->substr(close + 1));
   std::vector<std::string> tokens;
   for (std::string token; fields >> token;) tokens.push_back(token);
-  if (tokens.size() < 13) return absl::InternalError(absl::StrCat(path, " has too few fields"));
+  if (tokens.size() < 17) return absl::InternalError(absl::StrCat(path, " has too few fields"));
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   StatLine out;
   out.name = stat->substr(open + 1, close - open - 1);
   out.user_seconds = std::strtod(tokens[11].c_str(), nullptr) / ticks;
   out.system_seconds = std::strtod(tokens[12].c_str(), nullptr) / ticks;
+  out.nice = std::atoi(tokens[16].c_str());
   return out;
 }
 
@@ -72,7 +75,7 @@ std::map<int, ThreadCpu> ReadThreadCpu(int pid) {
     const std::string tid = entry.path().filename().string();
     absl::StatusOr<StatLine> line = ReadStat(entry.path().string() + "/stat");
     if (!line.ok()) continue;
-    out[std::atoi(tid.c_str())] = ThreadCpu{line->name, line->user_seconds, line->system_seconds};
+    out[std::atoi(tid.c_str())] = ThreadCpu{line->name, line->user_seconds, line->system_seconds, line->nice};
   }
   return out;
 }

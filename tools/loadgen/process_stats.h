@@ -24,6 +24,7 @@ struct ThreadCpu {
   std::string name;  // comm: threads started without a name carry the process's
   double user_seconds = 0;
   double system_seconds = 0;
+  int nice = 0;
 };
 
 // Every thread of `pid` by thread id, from /proc/<pid>/task/*/stat. Threads

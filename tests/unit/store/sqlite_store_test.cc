@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1465,6 +1466,38 @@ TEST(StoreCheckpointTest, WithoutTheThreadTheWriterCheckpointsAsSqliteDoes) {
   EXPECT_EQ(opened->BackgroundCheckpoints(), 0u);
   EXPECT_EQ(opened->WriterCheckpointTails(), 0u);
   EXPECT_GE(FileSize(db_file), db_before + 512 * 4096);
+}
+
+// This thread's nice value (on Linux each thread has its own).
+int ThreadNice() {
+  errno = 0;
+  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  EXPECT_EQ(errno, 0);
+  return nice;
+}
+
+// Whether a thread of this process may go below the nice value it started with.
+bool MayLowerNice() {
+  bool lowered = false;
+  std::thread probe([&] { lowered = setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), ThreadNice() - 1) == 0; });
+  probe.join();
+  return lowered;
+}
+
+TEST(StoreWriterTest, TheWriterAloneRunsAtTheNiceValueItAsksForWhenThatIsAllowed) {
+  const int own = ThreadNice();
+  for (const int asked : {own - 3, own + 5}) {
+    TempDir dir;
+    SqliteStoreOptions options = OptionsFor(dir.path());
+    options.writer_nice = asked;
+    absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    // The writer has started once it has run a work.
+    ASSERT_TRUE((*store)->WriteAndWait([](StoreTransaction&) { return absl::OkStatus(); }).ok());
+    const int expected = asked < own && MayLowerNice() ? asked : own;
+    EXPECT_EQ((*store)->WriterNice(), expected) << "asked for " << asked << ", started at " << own;
+    EXPECT_EQ(ThreadNice(), own) << "the caller's thread changed too";
+  }
 }
 
 TEST(StoreOpenTest, RejectsEmptyDirAndCreatesMissingDir) {
