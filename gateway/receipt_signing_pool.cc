@@ -45,13 +45,25 @@ ReceiptSigningPool::Signature ReceiptSigningPool::Sign(std::shared_ptr<const sec
 }
 
 const absl::StatusOr<std::string>& ReceiptSigningPool::Collect(const Signature& signature) {
-  if (signature.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    bool queued;
+  if (signature.wait_for(std::chrono::seconds(0)) == std::future_status::ready) return signature.get();
+  bool queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued = !queue_.empty();
+  }
+  if (queued) ready_.notify_all();
+  // The caller signs from the queue too instead of sleeping: it would wait for
+  // these signatures anyway, and the pool's threads may be waiting for a CPU.
+  while (signature.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    Task task;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      queued = !queue_.empty();
+      if (queue_.empty()) break;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      ++signed_count_;
     }
-    if (queued) ready_.notify_all();
+    task.result.set_value(task.signer->Sign(task.data));
   }
   return signature.get();
 }

@@ -36,7 +36,9 @@ class ReceiptSigningPool {
   // signature may wait in the queue for others to join it: take it with Collect.
   Signature Sign(std::shared_ptr<const security::Signer> signer, std::string data);
 
-  // Waits for `signature`, waking the threads for whatever is still queued.
+  // Waits for `signature`, waking the threads for whatever is still queued and
+  // signing from the queue itself meanwhile (so it never sleeps while work it
+  // waits for sits in the queue).
   const absl::StatusOr<std::string>& Collect(const Signature& signature);
 
   // Signatures handed out so far (tests check that receipts went through the pool).

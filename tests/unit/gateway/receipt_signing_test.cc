@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <future>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -146,6 +148,63 @@ TEST_F(ReceiptSigningTest, AFullBatchIsSignedUncollectedAndASmallerOneWhenCollec
     ASSERT_TRUE(value.ok()) << value.status();
     EXPECT_TRUE(verifier_->Verify(*value, absl::StrCat("q", i)).ok()) << i;
   }
+}
+
+// Signs with `inner`, noting the thread of each signature; data "hold" waits
+// until Release(), keeping a pool thread busy.
+class RecordingSigner : public security::Signer {
+ public:
+  explicit RecordingSigner(std::shared_ptr<const security::Signer> inner) : inner_(std::move(inner)) {}
+  absl::StatusOr<std::string> Sign(absl::string_view data) const override {
+    if (data == "hold") {
+      held_.set_value();
+      release_.get_future().wait();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      thread_of_[std::string(data)] = std::this_thread::get_id();
+    }
+    return inner_->Sign(data);
+  }
+  security::SignatureAlgorithm algorithm() const override { return inner_->algorithm(); }
+  const std::string& key_id() const override { return inner_->key_id(); }
+  void WaitUntilHeld() const { held_.get_future().wait(); }
+  void Release() const { release_.set_value(); }
+  std::thread::id ThreadOf(const std::string& data) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return thread_of_.at(data);
+  }
+
+ private:
+  std::shared_ptr<const security::Signer> inner_;
+  mutable std::promise<void> held_;
+  mutable std::promise<void> release_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, std::thread::id> thread_of_;
+};
+
+TEST_F(ReceiptSigningTest, CollectSignsFromTheQueueItselfWhileThePoolIsBusy) {
+  auto signer = std::make_shared<RecordingSigner>(SignerOf(keyring_->Current()));
+  ReceiptSigningPool pool(1, /*wake_batch=*/1);
+  ReceiptSigningPool::Signature held = pool.Sign(signer, "hold");
+  signer->WaitUntilHeld();
+  // The pool's only thread is busy: a Collect that only waited would never return.
+  std::vector<ReceiptSigningPool::Signature> queued;
+  for (int i = 0; i < 3; ++i) queued.push_back(pool.Sign(signer, absl::StrCat("c", i)));
+  std::future<bool> collected = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 3; ++i) {
+      const absl::StatusOr<std::string>& value = pool.Collect(queued[i]);
+      if (!value.ok() || !verifier_->Verify(*value, absl::StrCat("c", i)).ok()) return false;
+      if (signer->ThreadOf(absl::StrCat("c", i)) != std::this_thread::get_id()) return false;
+    }
+    return true;
+  });
+  const bool in_time = collected.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  signer->Release();
+  ASSERT_TRUE(in_time) << "Collect waited for the busy pool instead of signing";
+  EXPECT_TRUE(collected.get()) << "a collected signature does not verify or was not signed by the collector";
+  ASSERT_TRUE(pool.Collect(held).ok());
+  EXPECT_EQ(pool.signed_count(), 4u);
 }
 
 TEST_F(ReceiptSigningTest, DestroyingThePoolSignsWhatWasQueued) {
