@@ -180,6 +180,26 @@ TEST_F(SubmitStreamTest, ACallerThatGoesAwayLosesNothingItCanNotGetBack) {
   }
 }
 
+TEST_F(SubmitStreamTest, LargeEnvelopesAreSplitAcrossMessagesWithinTheGatewaysLimit) {
+  auto epb = gateway_.Client("510100.epb");
+  // Each near the envelope limit: three in one message would pass the
+  // gateway's message limit (twice the envelope limit plus 64 KiB).
+  std::vector<v1::SignedEnvelope> envelopes;
+  for (int i = 0; i < 3; ++i) {
+    v1::Envelope e = TransferEnvelope("L-" + std::to_string(i));
+    e.set_remarks(std::string(gateway_.config().max_envelope_bytes() * 7 / 10, 'x'));
+    auto signed_envelope = gateway_.Sign(*epb, e);
+    ASSERT_TRUE(signed_envelope.ok()) << signed_envelope.status();
+    envelopes.push_back(*signed_envelope);
+  }
+  auto answers = epb->SubmitStream(envelopes, /*per_message=*/64);
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  for (size_t i = 0; i < envelopes.size(); ++i) {
+    EXPECT_EQ((*answers)[i].code(), 0) << (*answers)[i].message();
+    EXPECT_TRUE(CaseExists("L-" + std::to_string(i)));
+  }
+}
+
 // A window of 3: the gateway pauses and resumes reading many times in one stream.
 class SmallWindowSubmitStreamTest : public SubmitStreamTest {
  protected:

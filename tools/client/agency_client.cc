@@ -168,9 +168,14 @@ absl::StatusOr<std::vector<v1::SubmitStreamAnswer>> AgencyClient::SubmitStream(
     }
   });
   bool written = true;
-  for (size_t from = 0; written && from < envelopes.size(); from += per_message) {
+  for (size_t next = 0; written && next < envelopes.size();) {
     v1::SubmitStreamRequest request;
-    for (size_t i = from; i < std::min(envelopes.size(), from + per_message); ++i) *request.add_envelopes() = envelopes[i];
+    size_t bytes = 0;
+    do {
+      bytes += envelopes[next].ByteSizeLong();
+      *request.add_envelopes() = envelopes[next++];
+    } while (next < envelopes.size() && static_cast<size_t>(request.envelopes_size()) < per_message &&
+             bytes + envelopes[next].ByteSizeLong() <= kSubmitStreamMessageBytes);
     written = stream->Write(request);
   }
   if (written) stream->WritesDone();

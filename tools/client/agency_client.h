@@ -32,6 +32,11 @@ struct AgencyIdentity {
 // and encryption.key and encryption_key_id when they are there.
 absl::StatusOr<AgencyIdentity> LoadAgencyIdentity(const std::string& pki_dir, const std::string& agency_id);
 
+// The most bytes of envelopes a client puts in one SubmitStreamRequest (one
+// envelope larger than this goes alone): well under the gateway's message
+// limit, twice its envelope limit plus 64 KiB (2 MiB and more).
+inline constexpr size_t kSubmitStreamMessageBytes = 1 << 20;
+
 // A random envelope id (128 bits, hex).
 std::string NewEnvelopeId();
 
@@ -54,8 +59,8 @@ class AgencyClient {
   // Signs and submits.
   absl::StatusOr<v1::SubmitResponse> Submit(v1::Envelope envelope, absl::Duration timeout = absl::Seconds(30));
   absl::StatusOr<v1::SubmitResponse> SubmitSigned(const v1::SignedEnvelope& envelope, absl::Duration timeout = absl::Seconds(30));
-  // Sends `envelopes` on one SubmitStream call, `per_message` to a request
-  // message, reading answers while it writes; returns one answer per envelope,
+  // Sends `envelopes` on one SubmitStream call, at most `per_message` (and
+  // kSubmitStreamMessageBytes) to a request message, reading answers while it writes; returns one answer per envelope,
   // in the order given (answer i is envelope i's). An error when the call fails
   // or ends with envelopes unanswered.
   absl::StatusOr<std::vector<v1::SubmitStreamAnswer>> SubmitStream(const std::vector<v1::SignedEnvelope>& envelopes,

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "tools/client/agency_client.h"
 
 namespace caselink::loadgen {
 
@@ -83,14 +84,18 @@ SubmitStreamCall::Counters SubmitStreamCall::counters() const {
 SubmitStreamCall::Next SubmitStreamCall::TakeNextLocked() {
   if (writing_ || broken_) return Next::kNothing;
   if (!queue_.empty()) {
-    const size_t n = std::min(queue_.size(), static_cast<size_t>(max_batch_));
     auto* envelopes = write_.mutable_envelopes();
-    envelopes->Reserve(static_cast<int>(n));
-    for (size_t i = 0; i < n; ++i) {
+    size_t n = 0;
+    size_t bytes = 0;
+    // At least one envelope; then up to the batch and the message-size bound.
+    while (!queue_.empty() && n < static_cast<size_t>(max_batch_) &&
+           (n == 0 || bytes + queue_.front()->ByteSizeLong() <= kSubmitStreamMessageBytes)) {
+      bytes += queue_.front()->ByteSizeLong();
       // Borrowed rather than copied: the message only serializes them, and
       // ReturnBorrowed takes them back before it could delete them.
       envelopes->UnsafeArenaAddAllocated(const_cast<v1::SignedEnvelope*>(queue_.front()));
       queue_.pop_front();
+      ++n;
     }
     writing_ = true;
     ++counters_.request_messages;
