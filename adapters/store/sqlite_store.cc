@@ -1284,6 +1284,7 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options, std::unique_ptr<Conn
                          std::unique_ptr<WalCheckpointer> checkpointer)
     : max_batch_(std::max<uint32_t>(options.max_batch, 1)),
       writer_nice_(options.writer_nice),
+      writer_nice_actual_(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()))),
       writer_(std::move(writer)),
       readers_(std::move(readers)),
       checkpointer_(std::move(checkpointer)) {
@@ -1351,23 +1352,24 @@ uint64_t SqliteStore::WriterCheckpointTails() const {
   return checkpointer_ ? checkpointer_->writer_tails() : 0;
 }
 
-int SqliteStore::WriterNice() const {
-  const pid_t tid = writer_tid_.load();
-  if (tid == 0) return writer_nice_;
-  errno = 0;
-  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
-  return errno == 0 ? nice : 0;
-}
+int SqliteStore::WriterNice() const { return writer_nice_actual_.load(); }
 
 void SqliteStore::WriterLoop() {
   // On Linux a nice value belongs to a thread: this changes the writer alone.
-  // Refused without the right to lower it, which leaves the writer as it was.
-  const pid_t tid = gettid();
+  // Where the asked value is not allowed, the lowest RLIMIT_NICE allows (20 -
+  // its value); without any right to lower it, the writer stays as it was.
+  const id_t tid = static_cast<id_t>(gettid());
   errno = 0;
-  if (const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(tid)); errno == 0 && writer_nice_ < current) {
-    setpriority(PRIO_PROCESS, static_cast<id_t>(tid), writer_nice_);
+  const int current = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0 && writer_nice_ < current && setpriority(PRIO_PROCESS, tid, writer_nice_) != 0) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NICE, &limit) == 0) {
+      const int floor = limit.rlim_cur == RLIM_INFINITY ? -20 : 20 - static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 40));
+      if (floor < current) setpriority(PRIO_PROCESS, tid, std::max(floor, writer_nice_));
+    }
   }
-  writer_tid_.store(tid);
+  errno = 0;
+  if (const int now = getpriority(PRIO_PROCESS, tid); errno == 0) writer_nice_actual_.store(now);
   std::vector<Item> batch;
   std::vector<absl::Status> results;
   for (;;) {

@@ -81,7 +81,8 @@ class SqliteStore : public Store {
   // copied (both 0 when the writer checkpoints by itself).
   uint64_t BackgroundCheckpoints() const;
   uint64_t WriterCheckpointTails() const;
-  // The writer thread's nice value as it runs (see SqliteStoreOptions::writer_nice).
+  // The writer thread's nice value as it runs, once it has started (see
+  // SqliteStoreOptions::writer_nice).
   int WriterNice() const;
 
  private:
@@ -114,7 +115,9 @@ class SqliteStore : public Store {
 
   const uint32_t max_batch_;
   const int writer_nice_;
-  std::atomic<pid_t> writer_tid_{0};  // set by the writer when it starts
+  // What the writer runs at: the opening thread's value until the writer has
+  // started and set its own.
+  std::atomic<int> writer_nice_actual_;
   std::unique_ptr<sqlite_internal::Connection> writer_;  // used by the writer thread only
   std::unique_ptr<sqlite_internal::ReaderPool> readers_;
   // After writer_, so it is stopped (and unhooked) before the writer closes.
