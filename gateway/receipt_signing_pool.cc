@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <utility>
 
 namespace caselink {
@@ -55,15 +56,15 @@ const absl::StatusOr<std::string>& ReceiptSigningPool::Collect(const Signature& 
   // The caller signs from the queue too instead of sleeping: it would wait for
   // these signatures anyway, and the pool's threads may be waiting for a CPU.
   while (signature.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    Task task;
+    std::optional<Task> task;  // empty until taken: a Task's promise allocates
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (queue_.empty()) break;
-      task = std::move(queue_.front());
+      task.emplace(std::move(queue_.front()));
       queue_.pop_front();
       ++signed_count_;
     }
-    task.result.set_value(task.signer->Sign(task.data));
+    task->result.set_value(task->signer->Sign(task->data));
   }
   return signature.get();
 }
