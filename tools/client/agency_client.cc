@@ -171,11 +171,13 @@ absl::StatusOr<std::vector<v1::SubmitStreamAnswer>> AgencyClient::SubmitStream(
   for (size_t next = 0; written && next < envelopes.size();) {
     v1::SubmitStreamRequest request;
     size_t bytes = 0;
-    do {
-      bytes += envelopes[next].ByteSizeLong();
+    // At least one envelope; then up to per_message and the message-size bound.
+    while (next < envelopes.size() && static_cast<size_t>(request.envelopes_size()) < per_message) {
+      const size_t size = envelopes[next].ByteSizeLong();
+      if (request.envelopes_size() > 0 && bytes + size > kSubmitStreamMessageBytes) break;
+      bytes += size;
       *request.add_envelopes() = envelopes[next++];
-    } while (next < envelopes.size() && static_cast<size_t>(request.envelopes_size()) < per_message &&
-             bytes + envelopes[next].ByteSizeLong() <= kSubmitStreamMessageBytes);
+    }
     written = stream->Write(request);
   }
   if (written) stream->WritesDone();

@@ -88,9 +88,10 @@ SubmitStreamCall::Next SubmitStreamCall::TakeNextLocked() {
     size_t n = 0;
     size_t bytes = 0;
     // At least one envelope; then up to the batch and the message-size bound.
-    while (!queue_.empty() && n < static_cast<size_t>(max_batch_) &&
-           (n == 0 || bytes + queue_.front()->ByteSizeLong() <= kSubmitStreamMessageBytes)) {
-      bytes += queue_.front()->ByteSizeLong();
+    while (!queue_.empty() && n < static_cast<size_t>(max_batch_)) {
+      const size_t size = queue_.front()->ByteSizeLong();
+      if (n > 0 && bytes + size > kSubmitStreamMessageBytes) break;
+      bytes += size;
       // Borrowed rather than copied: the message only serializes them, and
       // ReturnBorrowed takes them back before it could delete them.
       envelopes->UnsafeArenaAddAllocated(const_cast<v1::SignedEnvelope*>(queue_.front()));
