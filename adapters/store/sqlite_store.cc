@@ -727,12 +727,14 @@ absl::Status IndexDeadlines(Connection& db, const v1::Case& c) {
 
 class Transaction : public StoreTransaction {
  public:
-  // `remember_merkle_nodes`: keep the Merkle nodes this transaction reads and
-  // writes, for the group's later appends (which read the same right edge).
-  // Only where no work's writes are undone alone: a savepoint rollback would
-  // leave a node remembered that the database no longer holds.
-  Transaction(Connection& db, bool remember_merkle_nodes)
-      : db_(db), remember_merkle_nodes_(remember_merkle_nodes) {}
+  // `remember_writes`: keep what this transaction reads and writes at the
+  // growing ends of the store (the Merkle right edge, the audit head, the next
+  // delivery sequence) for the group's later works, which read the same, and
+  // hold an envelope row whose receipt is still being signed until the group's
+  // steps have set it, so the row is written once (WriteHeldEnvelopes). Only
+  // where no work's writes are undone alone: a savepoint rollback would leave
+  // remembered what the database no longer holds.
+  Transaction(Connection& db, bool remember_writes) : db_(db), remember_writes_(remember_writes) {}
 
   absl::StatusOr<std::optional<v1::Case>> GetCase(std::string_view case_id) override {
     return LoadCase(db_, case_id);
@@ -780,28 +782,34 @@ class Transaction : public StoreTransaction {
   }
 
   absl::StatusOr<std::optional<StoredEnvelope>> GetEnvelope(std::string_view envelope_id) override {
-    return LoadEnvelope(db_, envelope_id);
+    if (auto held = held_envelopes_.find(envelope_id); held != held_envelopes_.end()) {
+      return std::optional<StoredEnvelope>(held->second);
+    }
+    absl::StatusOr<std::optional<StoredEnvelope>> stored = LoadEnvelope(db_, envelope_id);
+    if (stored.ok() && !stored->has_value()) envelope_absent_for_work_ = envelope_id;
+    return stored;
   }
 
   absl::Status PutEnvelope(const StoredEnvelope& envelope) override {
-    absl::StatusOr<Statement> stmt = db_.Get(kInsertEnvelope);
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindText(1, envelope.envelope_id)
-        .BindBlob(2, envelope.envelope_digest)
-        .BindText(3, envelope.sender_agency)
-        .BindText(4, envelope.case_id)
-        .BindBlob(5, envelope.signed_envelope)
-        .BindBlob(6, envelope.signed_receipt);
-    absl::Status status = stmt->Run();
-    if (absl::IsAlreadyExists(status)) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("envelope ", envelope.envelope_id, " is already stored"));
+    if (remember_writes_ && envelope.signed_receipt.empty()) return HoldEnvelope(envelope);
+    return InsertEnvelope(envelope);
+  }
+
+  // Writes the envelope rows held for their receipts; before the commit,
+  // after the steps that set the receipts.
+  absl::Status WriteHeldEnvelopes() {
+    for (const auto& [id, envelope] : held_envelopes_) {
+      if (absl::Status s = InsertEnvelope(envelope); !s.ok()) return s;
     }
-    if (status.ok()) envelope_put_by_work_ = envelope.envelope_id;
-    return status;
+    held_envelopes_.clear();
+    return absl::OkStatus();
   }
 
   absl::Status SetEnvelopeReceipt(std::string_view envelope_id, std::string_view signed_receipt) override {
+    if (auto held = held_envelopes_.find(envelope_id); held != held_envelopes_.end()) {
+      held->second.signed_receipt = signed_receipt;
+      return absl::OkStatus();
+    }
     absl::StatusOr<Statement> stmt = db_.Get(kUpdateEnvelopeReceipt);
     if (!stmt.ok()) return stmt.status();
     stmt->BindText(1, envelope_id).BindBlob(2, signed_receipt);
@@ -819,12 +827,19 @@ class Transaction : public StoreTransaction {
 
   // For RunBatch, after each work: the steps it registered. Also forgets what
   // the work wrote, which its savepoint may have rolled back.
+  // Whether the running work holds an envelope row: a write the database's
+  // change count does not show.
+  bool WorkHeldEnvelope() const { return work_held_envelope_; }
+
   std::vector<Step> TakeWorkSteps() {
     envelope_put_by_work_.clear();
+    envelope_absent_for_work_.clear();
+    work_held_envelope_ = false;
     return std::exchange(work_steps_, {});
   }
 
   absl::StatusOr<AuditHead> GetAuditHead() override {
+    if (audit_head_.has_value()) return *audit_head_;
     absl::StatusOr<Statement> stmt = db_.Get(kSelectAuditHead);
     if (!stmt.ok()) return stmt.status();
     absl::StatusOr<bool> row = stmt->Step();
@@ -834,6 +849,7 @@ class Transaction : public StoreTransaction {
       head.size = static_cast<uint64_t>(stmt->Int64(0)) + 1;
       head.last_entry_hash = stmt->Blob(1);
     }
+    if (remember_writes_) audit_head_ = head;
     return head;
   }
 
@@ -850,6 +866,7 @@ class Transaction : public StoreTransaction {
         .BindBlob(2, entry.record())
         .BindBlob(3, entry.entry_hash());
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    if (remember_writes_) audit_head_ = AuditHead{entry.index() + 1, entry.entry_hash()};
     return IndexAuditRecord(db_, static_cast<int64_t>(entry.index()), entry.record());
   }
 
@@ -885,11 +902,8 @@ class Transaction : public StoreTransaction {
     // The envelope's row is written in the same transaction before its
     // deliveries; a reference to nothing would fail every later read. The
     // envelope this work has just put needs no look-up.
-    if (delivery.envelope_id() != envelope_put_by_work_) {
-      absl::StatusOr<Statement> exists = db_.Get(kEnvelopeExists);
-      if (!exists.ok()) return exists.status();
-      exists->BindText(1, delivery.envelope_id());
-      absl::StatusOr<bool> found = exists->Step();
+    if (delivery.envelope_id() != envelope_put_by_work_ && !held_envelopes_.contains(delivery.envelope_id())) {
+      absl::StatusOr<bool> found = EnvelopeStored(delivery.envelope_id());
       if (!found.ok()) return found.status();
       if (!*found) {
         return absl::FailedPreconditionError(
@@ -1026,7 +1040,50 @@ class Transaction : public StoreTransaction {
     return absl::OkStatus();
   }
 
+  // The id must be free as a plain insert would find it: in this group, and
+  // in the database unless this work has just looked it up there (the
+  // pipeline's idempotency check) and found nothing.
+  absl::Status HoldEnvelope(const StoredEnvelope& envelope) {
+    bool taken = held_envelopes_.contains(envelope.envelope_id);
+    if (!taken && envelope.envelope_id != envelope_absent_for_work_) {
+      absl::StatusOr<bool> stored = EnvelopeStored(envelope.envelope_id);
+      if (!stored.ok()) return stored.status();
+      taken = *stored;
+    }
+    if (taken) return absl::AlreadyExistsError(absl::StrCat("envelope ", envelope.envelope_id, " is already stored"));
+    held_envelopes_.emplace(envelope.envelope_id, envelope);
+    envelope_put_by_work_ = envelope.envelope_id;
+    work_held_envelope_ = true;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> EnvelopeStored(std::string_view envelope_id) {
+    absl::StatusOr<Statement> exists = db_.Get(kEnvelopeExists);
+    if (!exists.ok()) return exists.status();
+    exists->BindText(1, envelope_id);
+    return exists->Step();
+  }
+
+  absl::Status InsertEnvelope(const StoredEnvelope& envelope) {
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertEnvelope);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, envelope.envelope_id)
+        .BindBlob(2, envelope.envelope_digest)
+        .BindText(3, envelope.sender_agency)
+        .BindText(4, envelope.case_id)
+        .BindBlob(5, envelope.signed_envelope)
+        .BindBlob(6, envelope.signed_receipt);
+    absl::Status status = stmt->Run();
+    if (absl::IsAlreadyExists(status)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("envelope ", envelope.envelope_id, " is already stored"));
+    }
+    if (status.ok()) envelope_put_by_work_ = envelope.envelope_id;
+    return status;
+  }
+
   absl::StatusOr<int64_t> NextDeliverySequence() {
+    if (next_delivery_seq_ != 0) return next_delivery_seq_;
     absl::StatusOr<Statement> next = db_.Get(kNextDeliverySeq);
     if (!next.ok()) return next.status();
     absl::StatusOr<bool> row = next->Step();
@@ -1045,13 +1102,15 @@ class Transaction : public StoreTransaction {
     if (envelope_ref.has_value()) stmt->BindText(4, *envelope_ref);
     else stmt->BindNull(4);
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    // AUTOINCREMENT's next is one past the highest ever inserted: this one.
+    if (remember_writes_) next_delivery_seq_ = seq + 1;
     return static_cast<uint64_t>(seq);
   }
 
   // Any tree a store can hold has levels below 64 and indexes below 2^58,
   // which MerkleKey packs into one number.
   bool Remembered(uint32_t level, uint64_t index) const {
-    return remember_merkle_nodes_ && level < 64 && index < (uint64_t{1} << 58);
+    return remember_writes_ && level < 64 && index < (uint64_t{1} << 58);
   }
   static uint64_t MerkleKey(uint32_t level, uint64_t index) {
     return (static_cast<uint64_t>(level) << 58) | index;
@@ -1059,9 +1118,15 @@ class Transaction : public StoreTransaction {
 
   Connection& db_;
   std::vector<Step> work_steps_;
-  std::string envelope_put_by_work_;  // by the running work, so surely stored
-  const bool remember_merkle_nodes_;
+  std::string envelope_put_by_work_;      // by the running work, so surely stored
+  std::string envelope_absent_for_work_;  // looked up by the running work and not stored
+  bool work_held_envelope_ = false;
+  const bool remember_writes_;
   std::unordered_map<uint64_t, std::string> merkle_nodes_;
+  std::optional<AuditHead> audit_head_;
+  int64_t next_delivery_seq_ = 0;  // 0: not known yet
+  // Keyed by envelope id; written by WriteHeldEnvelopes in id order.
+  std::map<std::string, StoredEnvelope, std::less<>> held_envelopes_;
 };
 
 // Fills the version 4 tables from the cases and timelines already stored.
@@ -1457,7 +1522,7 @@ absl::StatusOr<bool> SqliteStore::TryGroup(std::vector<Item>& batch, std::vector
   if (absl::Status s = db.Run(sqlite_internal::kBegin); !s.ok()) return group_failed(s);
   // Without savepoints nothing is undone short of the whole transaction, so
   // the transaction may remember what it wrote.
-  sqlite_internal::Transaction txn(db, /*remember_merkle_nodes=*/!savepoints);
+  sqlite_internal::Transaction txn(db, /*remember_writes=*/!savepoints);
   std::vector<StoreTransaction::Step> steps;  // of the works that succeeded, in order
   for (size_t i = 0; i < batch.size(); ++i) {
     if (savepoints) {
@@ -1466,6 +1531,7 @@ absl::StatusOr<bool> SqliteStore::TryGroup(std::vector<Item>& batch, std::vector
     // Rows changed by completed statements; a failed statement undoes its own.
     const int64_t changes_before = sqlite3_total_changes64(db.db());
     results[i] = batch[i].work ? batch[i].work(txn) : absl::OkStatus();
+    const bool held_envelope = txn.WorkHeldEnvelope();
     std::vector<StoreTransaction::Step> work_steps = txn.TakeWorkSteps();
     absl::Status s;
     if (results[i].ok()) {
@@ -1476,7 +1542,7 @@ absl::StatusOr<bool> SqliteStore::TryGroup(std::vector<Item>& batch, std::vector
       // leave the group transaction at its outer level.
       s = db.Run(sqlite_internal::kRollbackTo);
       if (s.ok()) s = db.Run(sqlite_internal::kRelease);
-    } else if (sqlite3_total_changes64(db.db()) != changes_before &&
+    } else if ((sqlite3_total_changes64(db.db()) != changes_before || held_envelope) &&
                !sqlite3_get_autocommit(db.db())) {
       // It wrote, and only a savepoint undoes one work's writes: the group
       // runs again from its start, each work in a savepoint.
@@ -1497,6 +1563,7 @@ absl::StatusOr<bool> SqliteStore::TryGroup(std::vector<Item>& batch, std::vector
       return group_failed(absl::InternalError("group transaction rolled back during a step"));
     }
   }
+  if (absl::Status s = txn.WriteHeldEnvelopes(); !s.ok()) return group_failed(s);
   if (absl::Status s = db.Run(sqlite_internal::kCommit); !s.ok()) return group_failed(s);
   commit_count_.fetch_add(1, std::memory_order_relaxed);
   return true;

@@ -1147,6 +1147,174 @@ TEST_F(StoreTest, SetEnvelopeReceiptReplacesTheReceiptOfAStoredEnvelopeOnly) {
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound) << missing;
 }
 
+// A receipt signed while its group runs: the envelope row is written once,
+// with the receipt, and the group sees it meanwhile as a plain insert would.
+TEST_F(StoreTest, AnEnvelopeAwaitingItsReceiptIsWrittenOnceWithItAndSeenByItsGroup) {
+  // Delivery reads parse what they join back from the row.
+  v1::SignedEnvelope signed_envelope;
+  signed_envelope.set_envelope("envelope");
+  const std::string envelope_bytes = signed_envelope.SerializeAsString();
+  v1::SignedSubmissionReceipt late_receipt;
+  late_receipt.set_receipt("late receipt");
+  const std::string receipt_bytes = late_receipt.SerializeAsString();
+  auto awaiting = [&](const char* id, const char* case_id) {
+    return StoredEnvelope{id, "digest", "510100.epb", case_id, envelope_bytes, ""};
+  };
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([](StoreTransaction& txn) {
+                    return txn.PutEnvelope({"env-0", "digest", "510100.epb", "case-0", "signed envelope", "receipt"});
+                  })
+                  .ok());
+  // Counts row updates of `envelopes` from here on; the writer's statements
+  // pick the trigger up with the schema change.
+  EXPECT_TRUE(RawQuery(dir_.path(), "CREATE TABLE envelope_updates(envelope_id TEXT)").empty());
+  EXPECT_TRUE(RawQuery(dir_.path(), "CREATE TRIGGER count_envelope_updates AFTER UPDATE ON envelopes "
+                                    "BEGIN INSERT INTO envelope_updates VALUES(new.envelope_id); END")
+                  .empty());
+
+  auto* sqlite = dynamic_cast<SqliteStore*>(store_.get());
+  ASSERT_NE(sqlite, nullptr);
+  WriterGate gate(*store_);
+  DoneCounter counter;
+  absl::Status original, retry, taken_in_store, refused_after_hold;
+  std::optional<StoredEnvelope> seen_by_retry;
+  absl::Status retry_put;
+  store_->Write(
+      [&](StoreTransaction& txn) -> absl::Status {
+        absl::StatusOr<std::optional<StoredEnvelope>> prior = txn.GetEnvelope("env-1");
+        if (!prior.ok()) return prior.status();
+        if (prior->has_value()) return absl::InternalError("env-1 seen before it was put");
+        if (absl::Status s = txn.PutEnvelope(awaiting("env-1", "case-1")); !s.ok()) return s;
+        if (absl::Status s = txn.BeforeCommit([&](StoreTransaction& txn) { return txn.SetEnvelopeReceipt("env-1", receipt_bytes); });
+            !s.ok()) {
+          return s;
+        }
+        v1::Delivery d = MakeDelivery("510100.psb", "case-1");
+        d.set_envelope_id("env-1");
+        return txn.AddEnvelopeDelivery(d).status();
+      },
+      counter.Callback(&original));
+  store_->Write(
+      [&](StoreTransaction& txn) -> absl::Status {
+        absl::StatusOr<std::optional<StoredEnvelope>> prior = txn.GetEnvelope("env-1");
+        if (!prior.ok()) return prior.status();
+        seen_by_retry = *prior;
+        retry_put = txn.PutEnvelope(awaiting("env-1", "case-1"));
+        v1::Delivery d = MakeDelivery("510100.pro", "case-1");
+        d.set_envelope_id("env-1");
+        return txn.AddEnvelopeDelivery(d).status();
+      },
+      counter.Callback(&retry));
+  store_->Write(
+      [&](StoreTransaction& txn) { return txn.PutEnvelope(awaiting("env-0", "case-0")); },
+      counter.Callback(&taken_in_store));
+  // Holds a row, then fails having written nothing else: the row must go
+  // with the work.
+  store_->Write(
+      [&](StoreTransaction& txn) -> absl::Status {
+        if (absl::Status s = txn.PutEnvelope(awaiting("env-2", "case-2")); !s.ok()) return s;
+        return absl::FailedPreconditionError("refused after the envelope");
+      },
+      counter.Callback(&refused_after_hold));
+  gate.Release();
+  ASSERT_TRUE(gate.WaitDone().ok());
+  counter.WaitFor(4);
+
+  EXPECT_TRUE(original.ok()) << original;
+  EXPECT_TRUE(retry.ok()) << retry;
+  ASSERT_TRUE(seen_by_retry.has_value());
+  EXPECT_EQ(seen_by_retry->case_id, "case-1");
+  EXPECT_EQ(retry_put.code(), absl::StatusCode::kAlreadyExists) << retry_put;
+  EXPECT_EQ(taken_in_store.code(), absl::StatusCode::kAlreadyExists) << taken_in_store;
+  EXPECT_EQ(refused_after_hold.code(), absl::StatusCode::kFailedPrecondition) << refused_after_hold;
+  EXPECT_EQ(sqlite->RerunCount(), 1u);
+
+  absl::StatusOr<std::optional<StoredEnvelope>> stored = store_->ReadEnvelope("env-1");
+  ASSERT_TRUE(stored.ok() && stored->has_value()) << stored.status();
+  EXPECT_EQ((*stored)->signed_receipt, receipt_bytes);
+  EXPECT_FALSE(store_->ReadEnvelope("env-2").value().has_value());
+  EXPECT_EQ(store_->ReadEnvelope("env-0").value()->signed_receipt, "receipt");
+  for (const char* agency : {"510100.psb", "510100.pro"}) {
+    absl::StatusOr<std::vector<v1::Delivery>> pending = store_->ReadPendingDeliveries(agency, 0, 10);
+    ASSERT_TRUE(pending.ok()) << pending.status();
+    ASSERT_EQ(pending->size(), 1u) << agency;
+    EXPECT_EQ((*pending)[0].gateway_receipt().receipt(), "late receipt") << agency;
+  }
+  // The group ran again with savepoints, where the row is written at once and
+  // its receipt set after: the run that committed is the one to count.
+  EXPECT_EQ(RawQuery(dir_.path(), "SELECT count(*) FROM envelope_updates"), std::vector<std::string>{"1"});
+}
+
+// Without the rerun the same writes commit with no update of the row at all.
+TEST_F(StoreTest, AGroupWithoutRerunWritesAnAwaitedEnvelopeRowOnce) {
+  EXPECT_TRUE(RawQuery(dir_.path(), "CREATE TABLE envelope_updates(envelope_id TEXT)").empty());
+  EXPECT_TRUE(RawQuery(dir_.path(), "CREATE TRIGGER count_envelope_updates AFTER UPDATE ON envelopes "
+                                    "BEGIN INSERT INTO envelope_updates VALUES(new.envelope_id); END")
+                  .empty());
+  absl::Status written = store_->WriteAndWait([](StoreTransaction& txn) -> absl::Status {
+    if (absl::Status s = txn.PutEnvelope({"env-1", "digest", "510100.epb", "case-1", "signed envelope", ""}); !s.ok()) {
+      return s;
+    }
+    return txn.BeforeCommit([](StoreTransaction& txn) { return txn.SetEnvelopeReceipt("env-1", "late receipt"); });
+  });
+  ASSERT_TRUE(written.ok()) << written;
+  EXPECT_EQ(store_->ReadEnvelope("env-1").value()->signed_receipt, "late receipt");
+  EXPECT_EQ(RawQuery(dir_.path(), "SELECT count(*) FROM envelope_updates"), std::vector<std::string>{"0"});
+}
+
+// A group's works see each other's audit entries and deliveries at the
+// growing ends of the store, which the transaction remembers between works.
+TEST_F(StoreTest, WorksOfAGroupContinueEachOthersAuditLogAndDeliverySequence) {
+  WriterGate gate(*store_);
+  DoneCounter counter;
+  absl::Status first, second;
+  std::vector<uint64_t> sequences;
+  uint64_t head_seen_by_second = 0;
+  absl::Status stale_index;
+  store_->Write(
+      [&](StoreTransaction& txn) -> absl::Status {
+        if (absl::Status s = txn.AppendAuditEntry(MakeAuditEntry(0)); !s.ok()) return s;
+        for (const char* agency : {"510100.psb", "510100.pro"}) {
+          absl::StatusOr<uint64_t> seq = txn.AddDelivery(MakeDelivery(agency, "case-1"));
+          if (!seq.ok()) return seq.status();
+          sequences.push_back(*seq);
+        }
+        return absl::OkStatus();
+      },
+      counter.Callback(&first));
+  store_->Write(
+      [&](StoreTransaction& txn) -> absl::Status {
+        absl::StatusOr<AuditHead> head = txn.GetAuditHead();
+        if (!head.ok()) return head.status();
+        head_seen_by_second = head->size;
+        if (absl::Status s = txn.AppendAuditEntry(MakeAuditEntry(1)); !s.ok()) return s;
+        stale_index = txn.AppendAuditEntry(MakeAuditEntry(1));
+        absl::StatusOr<uint64_t> seq = txn.AddDelivery(MakeDelivery("510100.psb", "case-2"));
+        if (!seq.ok()) return seq.status();
+        sequences.push_back(*seq);
+        return absl::OkStatus();
+      },
+      counter.Callback(&second));
+  gate.Release();
+  ASSERT_TRUE(gate.WaitDone().ok());
+  counter.WaitFor(2);
+  ASSERT_TRUE(first.ok()) << first;
+  ASSERT_TRUE(second.ok()) << second;
+  EXPECT_EQ(head_seen_by_second, 1u);
+  EXPECT_EQ(stale_index.code(), absl::StatusCode::kFailedPrecondition) << stale_index;
+  EXPECT_EQ(sequences, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(RawQuery(dir_.path(), "SELECT count(*) FROM audit"), std::vector<std::string>{"2"});
+  // The next group starts from what the database holds.
+  absl::StatusOr<uint64_t> next = 0;
+  ASSERT_TRUE(store_
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    next = txn.AddDelivery(MakeDelivery("510100.pro", "case-3"));
+                    return next.status();
+                  })
+                  .ok());
+  EXPECT_EQ(*next, 4u);
+}
+
 TEST_F(StoreTest, ShutdownDrainsThenRefuses) {
   DoneCounter counter;
   constexpr int kWrites = 50;
