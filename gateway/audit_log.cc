@@ -62,7 +62,8 @@ absl::StatusOr<uint64_t> AppendAuditRecord(StoreTransaction& txn, v1::AuditRecor
   entry.set_entry_hash(hasher.HashLeaf(entry.record()));
   if (auto s = txn.AppendAuditEntry(entry); !s.ok()) return s;
   TransactionMerkleNodes nodes(txn);
-  if (auto root = merkle::AppendLeaf(hasher, nodes, head->size, entry.entry_hash()); !root.ok()) return root.status();
+  // Roots are computed when a tree head is signed, not per record.
+  if (auto s = merkle::WriteLeaves(hasher, nodes, head->size, {entry.entry_hash()}); !s.ok()) return s;
   return head->size;
 }
 

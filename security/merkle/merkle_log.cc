@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -20,6 +21,18 @@ absl::Status CheckLeafHash(const TreeHasher& hasher, absl::string_view leaf_hash
                                                    " bytes, but ",
                                                    HashAlgorithmName(hasher.algorithm()),
                                                    " hashes are ", hasher.size()));
+  }
+  return absl::OkStatus();
+}
+
+// Whether `leaf_hashes` can be appended to a tree of `current_size` leaves;
+// checked before anything is written.
+absl::Status CheckAppend(const TreeHasher& hasher, uint64_t current_size, absl::Span<const std::string> leaf_hashes) {
+  for (const std::string& leaf_hash : leaf_hashes) {
+    if (absl::Status s = CheckLeafHash(hasher, leaf_hash); !s.ok()) return s;
+  }
+  if (leaf_hashes.size() > std::numeric_limits<uint64_t>::max() - current_size) {
+    return absl::InvalidArgumentError("appending would overflow the tree size");
   }
   return absl::OkStatus();
 }
@@ -130,12 +143,7 @@ absl::StatusOr<std::string> AppendLeaf(const TreeHasher& hasher, MerkleNodeWrite
 absl::StatusOr<std::string> AppendLeaves(const TreeHasher& hasher, MerkleNodeWriter& writer,
                                          uint64_t current_size,
                                          absl::Span<const std::string> leaf_hashes) {
-  for (const std::string& leaf_hash : leaf_hashes) {
-    if (absl::Status s = CheckLeafHash(hasher, leaf_hash); !s.ok()) return s;
-  }
-  if (leaf_hashes.size() > std::numeric_limits<uint64_t>::max() - current_size) {
-    return absl::InvalidArgumentError("appending would overflow the tree size");
-  }
+  if (absl::Status s = CheckAppend(hasher, current_size, leaf_hashes); !s.ok()) return s;
   NodeSource source(hasher, writer);
   // The right edge of the current tree: its perfect subtrees, largest first.
   // Reading them also checks that the store really holds `current_size` leaves.
@@ -160,6 +168,44 @@ absl::StatusOr<std::string> AppendLeaves(const TreeHasher& hasher, MerkleNodeWri
   }
   if (edge.empty()) return hasher.EmptyRoot();
   return source.Fold(edge);
+}
+
+absl::Status WriteLeaves(const TreeHasher& hasher, MerkleNodeWriter& writer, uint64_t current_size,
+                         absl::Span<const std::string> leaf_hashes) {
+  if (absl::Status s = CheckAppend(hasher, current_size, leaf_hashes); !s.ok()) return s;
+  NodeSource source(hasher, writer);
+  // The complete left subtree that the next right child of each level merges
+  // with, where already at hand (written by this batch, or the last leaf read
+  // below): taken from here instead of read back.
+  std::vector<std::string> written_left(kMaxLevel + 2);
+  auto left_sibling = [&](uint32_t level, uint64_t index) -> absl::StatusOr<std::string> {
+    if (!written_left[level].empty()) return std::exchange(written_left[level], std::string());
+    return source.Node(level, index);
+  };
+  if (current_size > 0) {
+    // Read before anything is written: at an odd size it is also the first
+    // leaf's sibling.
+    absl::StatusOr<std::string> last = source.Node(0, current_size - 1);
+    if (!last.ok()) return last.status();
+    if ((current_size & 1) == 1) written_left[0] = *std::move(last);
+  }
+  uint64_t position = current_size;
+  for (const std::string& leaf_hash : leaf_hashes) {
+    std::string hash = leaf_hash;
+    uint32_t level = 0;
+    if (absl::Status s = writer.PutNode(0, position, hash); !s.ok()) return s;
+    // A right child (odd index) completes its parent.
+    while (((position >> level) & 1) == 1) {
+      absl::StatusOr<std::string> left = left_sibling(level, (position >> level) - 1);
+      if (!left.ok()) return left.status();
+      hash = hasher.HashChildren(*left, hash);
+      ++level;
+      if (absl::Status s = writer.PutNode(level, position >> level, hash); !s.ok()) return s;
+    }
+    written_left[level] = std::move(hash);
+    ++position;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> RootAt(const TreeHasher& hasher, MerkleNodeReader& reader,

@@ -57,6 +57,14 @@ absl::StatusOr<std::string> AppendLeaves(const TreeHasher& hasher, MerkleNodeWri
                                          uint64_t current_size,
                                          absl::Span<const std::string> leaf_hashes);
 
+// Appends leaves as AppendLeaves does, writing the same nodes, without
+// computing the root: for a caller that signs roots separately (the audit
+// log). Reads only the complete left siblings the new leaves merge with (one
+// on average per leaf) and, to check the store holds `current_size` leaves,
+// leaf current_size - 1.
+absl::Status WriteLeaves(const TreeHasher& hasher, MerkleNodeWriter& writer, uint64_t current_size,
+                         absl::Span<const std::string> leaf_hashes);
+
 // Root of the tree over the first `size` leaves (any size up to the stored
 // one, so old tree heads can be re-derived). Reads popcount(size) nodes.
 absl::StatusOr<std::string> RootAt(const TreeHasher& hasher, MerkleNodeReader& reader,

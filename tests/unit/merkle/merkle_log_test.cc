@@ -249,6 +249,39 @@ TEST_P(MerkleLogPropertyTest, AgreesWithReferenceTreeOnRandomLogs) {
   }
 }
 
+// WriteLeaves stores exactly what AppendLeaves stores, in batches of other
+// sizes, and the roots of every size come out as the RFC defines them.
+TEST_P(MerkleLogPropertyTest, WritingLeavesWithoutRootsStoresTheSameNodes) {
+  auto hasher = MakeHasher(GetParam());
+  ASSERT_NE(hasher, nullptr);
+  ReferenceTree reference(GetParam());
+  InMemoryMerkleNodes appended, written;
+  std::mt19937_64 rng(2962);
+  constexpr uint64_t kLeaves = 700;
+  std::vector<std::string> hashes;
+  for (uint64_t i = 0; i < kLeaves; ++i) {
+    const std::string input = absl::StrCat("record ", i, " ", rng());
+    reference.Add(input);
+    hashes.push_back(hasher->HashLeaf(input));
+  }
+  for (uint64_t i = 0; i < kLeaves; ++i) ASSERT_TRUE(AppendLeaf(*hasher, appended, i, hashes[i]).ok());
+  for (uint64_t size = 0; size < kLeaves;) {
+    const uint64_t batch = std::min<uint64_t>(1 + rng() % 70, kLeaves - size);
+    absl::Status s = WriteLeaves(*hasher, written, size, absl::MakeConstSpan(hashes).subspan(size, batch));
+    ASSERT_TRUE(s.ok()) << s << " at size " << size;
+    size += batch;
+  }
+  for (uint32_t level = 0; level < 11; ++level) {
+    ASSERT_EQ(written.CountAt(level), appended.CountAt(level)) << "level " << level;
+    for (uint64_t index = 0; index < appended.CountAt(level); ++index) {
+      ASSERT_EQ(*written.GetNode(level, index), *appended.GetNode(level, index)) << level << "/" << index;
+    }
+  }
+  for (uint64_t n = 1; n <= kLeaves; n += 1 + rng() % 9) {
+    ASSERT_EQ(*RootAt(*hasher, written, n), reference.Mth(0, n)) << "size " << n;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(BothAlgorithms, MerkleLogPropertyTest,
                          ::testing::Values(HashAlgorithm::kSha256, HashAlgorithm::kSm3),
                          [](const ::testing::TestParamInfo<HashAlgorithm>& info) {
@@ -393,6 +426,21 @@ TEST_F(MerkleLogErrorsTest, AppendingOverStoredLeavesIsRefused) {
   absl::StatusOr<std::string> root = AppendLeaf(*hasher_, nodes_, 5, Leaf(5));
   ASSERT_TRUE(root.ok()) << root.status();
   EXPECT_EQ(*root, reference.Mth(0, 6));
+}
+
+TEST_F(MerkleLogErrorsTest, WritingLeavesChecksAsAppendingDoes) {
+  EXPECT_EQ(WriteLeaves(*hasher_, nodes_, 5, {Leaf(5), "short"}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(nodes_.CountAt(0), 5u) << "a refused batch writes nothing";
+  // As if the log were longer than it is, at an odd and an even size.
+  EXPECT_EQ(WriteLeaves(*hasher_, nodes_, 7, {Leaf(7)}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(WriteLeaves(*hasher_, nodes_, 6, {Leaf(6)}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(nodes_.CountAt(0), 5u);
+  // As if it were shorter: node (0, 4) exists.
+  EXPECT_EQ(WriteLeaves(*hasher_, nodes_, 4, {Leaf(9)}).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(WriteLeaves(*hasher_, nodes_, 5, {Leaf(5), Leaf(6), Leaf(7)}).ok());
+  ReferenceTree reference(HashAlgorithm::kSha256);
+  for (uint64_t i = 0; i < 8; ++i) reference.Add(std::to_string(i));
+  EXPECT_EQ(*RootAt(*hasher_, nodes_, 8), reference.Mth(0, 8));
 }
 
 TEST_F(MerkleLogErrorsTest, DamagedNodesAreDataLoss) {
