@@ -112,9 +112,10 @@ std::string TreeHasher::HashChildren(absl::string_view left, absl::string_view r
 }
 
 std::string TreeHasher::Hash(int prefix, absl::string_view a, absl::string_view b) const {
-  // A context per call keeps the hasher usable from many threads at once;
-  // the allocation is small next to the digest itself.
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  // One context per thread keeps the hasher usable from many threads at
+  // once. Reused, it keeps its digest state allocated: a Merkle hash is two
+  // compression rounds, and a fresh context's set-up cost more than they do.
+  thread_local EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   if (ctx == nullptr) DieOnOpenSslFailure("EVP_MD_CTX_new");
   if (EVP_DigestInit_ex2(ctx.get(), md_->md.get(), nullptr) != 1) {
     DieOnOpenSslFailure("EVP_DigestInit_ex2");
