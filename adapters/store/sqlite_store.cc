@@ -26,7 +26,7 @@ namespace caselink {
 namespace sqlite_internal {
 namespace {
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 // Readers never block the WAL writer, and there is one writer; a lock wait
 // only happens against another process (a tool) on the same file.
 constexpr int kBusyTimeoutMs = 10000;
@@ -181,6 +181,21 @@ CREATE INDEX IF NOT EXISTS deliveries_unpublished ON deliveries(seq) WHERE publi
 // rows (NULL) carry their own copies and are read as they are.
 constexpr const char kSchemaV6Column[] = "ALTER TABLE deliveries ADD COLUMN envelope_ref TEXT";
 
+// Version 7 keeps the agency filter's rows in one B-tree, ordered by agency:
+// every read of them asks by agency, and the writer knows a case's parties
+// before and after a change, so the second order (by case) cost an index
+// write per party of every new case for nothing. Rebuilt under the old name.
+constexpr const char kSchemaV7[] = R"sql(
+CREATE TABLE case_parties_by_agency_v7 (
+  agency  TEXT NOT NULL,
+  case_id TEXT NOT NULL,
+  PRIMARY KEY (agency, case_id)
+) WITHOUT ROWID;
+INSERT INTO case_parties_by_agency_v7(agency, case_id) SELECT agency, case_id FROM case_parties;
+DROP TABLE case_parties;
+ALTER TABLE case_parties_by_agency_v7 RENAME TO case_parties;
+)sql";
+
 // Transaction control of the writer.
 constexpr const char kBegin[] = "BEGIN IMMEDIATE";
 constexpr const char kCommit[] = "COMMIT";
@@ -196,9 +211,9 @@ constexpr const char kUpsertCase[] =
     "ON CONFLICT(case_id) DO UPDATE SET state = excluded.state, region = excluded.region, "
     "originator = excluded.originator, addressee = excluded.addressee, track = excluded.track, "
     "updated_micros = excluded.updated_micros, proto = excluded.proto";
-constexpr const char kDeleteParties[] = "DELETE FROM case_parties WHERE case_id = ?1";
+constexpr const char kDeleteParty[] = "DELETE FROM case_parties WHERE agency = ?1 AND case_id = ?2";
 constexpr const char kInsertParty[] =
-    "INSERT OR IGNORE INTO case_parties(case_id, agency) VALUES(?1, ?2)";
+    "INSERT OR IGNORE INTO case_parties(agency, case_id) VALUES(?1, ?2)";
 constexpr const char kDeleteDeadlines[] = "DELETE FROM case_deadlines WHERE case_id = ?1";
 constexpr const char kDeleteDeadline[] =
     "DELETE FROM case_deadlines WHERE case_id = ?1 AND deadline_id = ?2";
@@ -279,7 +294,7 @@ constexpr const char kSelectMerkleNode[] =
 // prepared on first use of each shape.)
 constexpr const char* kWriterStatements[] = {
     kBegin,          kCommit,          kRollback,         kSavepoint,       kRelease,
-    kRollbackTo,     kSelectCase,      kUpsertCase,       kDeleteParties,   kInsertParty,
+    kRollbackTo,     kSelectCase,      kUpsertCase,       kDeleteParty,     kInsertParty,
     kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
     kInsertAudit,    kNextDeliverySeq, kInsertDelivery, kAckDeliveries,   kInsertMerkleNode,
     kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead, kDeleteDeadlines, kInsertDeadline,
@@ -964,10 +979,18 @@ class Transaction : public StoreTransaction {
 
  private:
   // PutCase and UpdateCase. With `known`, `stored` is the row as it is (null:
-  // none), and the parties and deadline index are touched only where they
-  // differ; otherwise both are rewritten.
+  // none); otherwise the row is read first. The parties are touched only
+  // where they differ, and the deadline index too with `known` (otherwise it
+  // is rewritten).
   absl::Status WriteCase(const v1::Case& c, const v1::Case* stored, bool known) {
     if (c.case_id().empty()) return absl::InvalidArgumentError("case without case_id");
+    std::optional<v1::Case> loaded;
+    if (!known) {
+      absl::StatusOr<std::optional<v1::Case>> row = LoadCase(db_, c.case_id());
+      if (!row.ok()) return row.status();
+      loaded = *std::move(row);
+    }
+    const v1::Case* previous = known ? stored : (loaded.has_value() ? &*loaded : nullptr);
     absl::StatusOr<std::string> bytes = Serialize(c);
     if (!bytes.ok()) return bytes.status();
     {
@@ -983,21 +1006,23 @@ class Transaction : public StoreTransaction {
           .BindBlob(8, *bytes);
       if (absl::Status s = stmt->Run(); !s.ok()) return s;
     }
+    // The party rows are keyed by agency, so those of the case as it was
+    // are found from its parties: those that left are deleted, new ones added.
     const std::set<std::string_view> parties = PartiesOf(c);
-    if (!known || stored == nullptr || PartiesOf(*stored) != parties) {
-      // Rewritten rather than diffed when they change: a case has a handful.
-      if (!known || stored != nullptr) {
-        absl::StatusOr<Statement> stmt = db_.Get(kDeleteParties);
-        if (!stmt.ok()) return stmt.status();
-        stmt->BindText(1, c.case_id());
-        if (absl::Status s = stmt->Run(); !s.ok()) return s;
-      }
-      for (std::string_view agency : parties) {
-        absl::StatusOr<Statement> stmt = db_.Get(kInsertParty);
-        if (!stmt.ok()) return stmt.status();
-        stmt->BindText(1, c.case_id()).BindText(2, agency);
-        if (absl::Status s = stmt->Run(); !s.ok()) return s;
-      }
+    const std::set<std::string_view> before = previous != nullptr ? PartiesOf(*previous) : std::set<std::string_view>();
+    for (std::string_view agency : before) {
+      if (parties.contains(agency)) continue;
+      absl::StatusOr<Statement> stmt = db_.Get(kDeleteParty);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, agency).BindText(2, c.case_id());
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    }
+    for (std::string_view agency : parties) {
+      if (before.contains(agency)) continue;
+      absl::StatusOr<Statement> stmt = db_.Get(kInsertParty);
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, agency).BindText(2, c.case_id());
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
     }
     if (!known) return IndexDeadlines(db_, c);
     return UpdateDeadlineIndex(c, stored);
@@ -1211,7 +1236,8 @@ absl::Status CreateOrCheckSchema(Connection& db) {
       if (absl::Status s = db.ExecScript(kSchemaV4); !s.ok()) return s;
       if (absl::Status s = ApplySchemaV5(db); !s.ok()) return s;
       if (absl::Status s = ApplySchemaV6(db); !s.ok()) return s;
-      return db.ExecScript("INSERT INTO schema_version(version) VALUES(6)");
+      if (absl::Status s = db.ExecScript(kSchemaV7); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(7)");
     }
     if (*version == "1" || *version == "2") {
       // Upgrade in place, in the same transaction: versions 2 and 3 only add
@@ -1245,7 +1271,11 @@ absl::Status CreateOrCheckSchema(Connection& db) {
     }
     if (*version == "5") {
       if (absl::Status s = ApplySchemaV6(db); !s.ok()) return s;
-      return db.ExecScript("UPDATE schema_version SET version = 6");
+      *version = "6";
+    }
+    if (*version == "6") {
+      if (absl::Status s = db.ExecScript(kSchemaV7); !s.ok()) return s;
+      return db.ExecScript("UPDATE schema_version SET version = 7");
     }
     if (*version != std::to_string(kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(

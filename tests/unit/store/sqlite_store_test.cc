@@ -1725,7 +1725,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"6"});
+            std::vector<std::string>{"7"});
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                      "'sqlite_%' ORDER BY name"),
@@ -1749,7 +1749,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
 TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
   TempDir dir;
   ASSERT_NE(OpenOrDie(dir.path()), nullptr);
-  RawQuery(dir.path(), "UPDATE schema_version SET version = 7");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 8");
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
 }
@@ -1775,7 +1775,7 @@ TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"6"});
+            std::vector<std::string>{"7"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master "
                                  "WHERE name = 'merkle_nodes'"),
             std::vector<std::string>{"1"});
@@ -1808,7 +1808,7 @@ TEST(StoreSchemaTest, UpgradesVersion4FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
   absl::StatusOr<std::vector<v1::Delivery>> unpublished = store->ReadUnpublishedDeliveries(0, 10);
   ASSERT_TRUE(unpublished.ok()) << unpublished.status();
   ASSERT_EQ(unpublished->size(), 1u);
@@ -1831,11 +1831,46 @@ TEST(StoreSchemaTest, UpgradesVersion5FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"6"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
   absl::StatusOr<std::vector<v1::Delivery>> pending = store->ReadPendingDeliveries("510100.psb", 0, 10);
   ASSERT_TRUE(pending.ok()) << pending.status();
   ASSERT_EQ(pending->size(), 1u);
   EXPECT_EQ((*pending)[0].envelope().envelope(), "copied envelope");
+}
+
+TEST(StoreSchemaTest, UpgradesVersion6FileInPlace) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    for (const char* id : {"case-a", "case-b"}) {
+      ASSERT_TRUE(store->WriteAndWait([&](StoreTransaction& txn) { return txn.PutCase(SimpleCase(id)); }).ok());
+    }
+  }
+  // Back to version 6's layout: rows keyed by case, a second index by agency.
+  for (const char* sql : {"CREATE TABLE v6_parties (case_id TEXT NOT NULL, agency TEXT NOT NULL, "
+                          "PRIMARY KEY (case_id, agency)) WITHOUT ROWID",
+                          "INSERT INTO v6_parties SELECT case_id, agency FROM case_parties",
+                          "DROP TABLE case_parties", "ALTER TABLE v6_parties RENAME TO case_parties",
+                          "CREATE INDEX case_parties_by_agency ON case_parties(agency, case_id)",
+                          "UPDATE schema_version SET version = 6"}) {
+    RawQuery(dir.path(), sql);
+  }
+  ASSERT_EQ(RawQuery(dir.path(), "SELECT name FROM pragma_table_info('case_parties') WHERE pk = 1"),
+            std::vector<std::string>{"case_id"});
+
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT name FROM pragma_table_info('case_parties') WHERE pk = 1"),
+            std::vector<std::string>{"agency"});
+  EXPECT_TRUE(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name = 'case_parties_by_agency'").empty());
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT count(*) FROM case_parties"), std::vector<std::string>{"6"});
+  CaseFilter copied;
+  copied.agency = "510100.pro";
+  absl::StatusOr<std::vector<v1::Case>> listed = store->ListCases(copied);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(Ids(*listed), (std::vector<std::string>{"case-a", "case-b"}));
 }
 
 TEST(StoreSchemaTest, NotADatabaseIsInternal) {
