@@ -60,7 +60,7 @@ absl::StatusOr<uint64_t> AppendAuditRecord(StoreTransaction& txn, v1::AuditRecor
   entry.set_index(head->size);
   entry.set_record(SerializeCanonical(record));
   entry.set_entry_hash(hasher.HashLeaf(entry.record()));
-  if (auto s = txn.AppendAuditEntry(entry); !s.ok()) return s;
+  if (auto s = txn.AppendAuditEntry(entry, record); !s.ok()) return s;
   TransactionMerkleNodes nodes(txn);
   // Roots are computed when a tree head is signed, not per record.
   if (auto s = merkle::WriteLeaves(hasher, nodes, head->size, {entry.entry_hash()}); !s.ok()) return s;

@@ -698,11 +698,7 @@ std::optional<std::string> PrefixUpperBound(std::string prefix) {
 
 // The writer's view of the group transaction handed to each work.
 // Copies the queryable fields of an audit record into audit_index.
-absl::Status IndexAuditRecord(Connection& db, int64_t index, std::string_view record_bytes) {
-  // The log itself is what verifiers check; a record that does not parse is
-  // still stored, and only its query fields stay empty.
-  v1::AuditRecord record;
-  if (!record.ParseFromArray(record_bytes.data(), static_cast<int>(record_bytes.size()))) record.Clear();
+absl::Status IndexAuditRecord(Connection& db, int64_t index, const v1::AuditRecord& record) {
   absl::StatusOr<Statement> stmt = db.Get(kInsertAuditIndex);
   if (!stmt.ok()) return stmt.status();
   stmt->BindInt64(1, index)
@@ -712,6 +708,14 @@ absl::Status IndexAuditRecord(Connection& db, int64_t index, std::string_view re
       .BindInt64(5, record.outcome())
       .BindInt64(6, TimestampMicros(record.time()));
   return stmt->Run();
+}
+
+absl::Status IndexAuditRecord(Connection& db, int64_t index, std::string_view record_bytes) {
+  // The log itself is what verifiers check; a record that does not parse is
+  // still stored, and only its query fields stay empty.
+  v1::AuditRecord record;
+  if (!record.ParseFromArray(record_bytes.data(), static_cast<int>(record_bytes.size()))) record.Clear();
+  return IndexAuditRecord(db, index, record);
 }
 
 // Writes (or replaces) the index row of one deadline of a case.
@@ -869,20 +873,13 @@ class Transaction : public StoreTransaction {
   }
 
   absl::Status AppendAuditEntry(const v1::AuditEntry& entry) override {
-    absl::StatusOr<AuditHead> head = GetAuditHead();
-    if (!head.ok()) return head.status();
-    if (entry.index() != head->size) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "audit entry index ", entry.index(), " is not the next index ", head->size));
-    }
-    absl::StatusOr<Statement> stmt = db_.Get(kInsertAudit);
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindInt64(1, static_cast<int64_t>(entry.index()))
-        .BindBlob(2, entry.record())
-        .BindBlob(3, entry.entry_hash());
-    if (absl::Status s = stmt->Run(); !s.ok()) return s;
-    if (remember_writes_) audit_head_ = AuditHead{entry.index() + 1, entry.entry_hash()};
+    if (absl::Status s = InsertAuditEntry(entry); !s.ok()) return s;
     return IndexAuditRecord(db_, static_cast<int64_t>(entry.index()), entry.record());
+  }
+
+  absl::Status AppendAuditEntry(const v1::AuditEntry& entry, const v1::AuditRecord& record) override {
+    if (absl::Status s = InsertAuditEntry(entry); !s.ok()) return s;
+    return IndexAuditRecord(db_, static_cast<int64_t>(entry.index()), record);
   }
 
   absl::Status PutTreeHead(uint64_t tree_size, int64_t time_micros, std::string_view signed_tree_head) override {
@@ -978,6 +975,24 @@ class Transaction : public StoreTransaction {
   }
 
  private:
+  // The audit row of `entry`, at the head of the log.
+  absl::Status InsertAuditEntry(const v1::AuditEntry& entry) {
+    absl::StatusOr<AuditHead> head = GetAuditHead();
+    if (!head.ok()) return head.status();
+    if (entry.index() != head->size) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "audit entry index ", entry.index(), " is not the next index ", head->size));
+    }
+    absl::StatusOr<Statement> stmt = db_.Get(kInsertAudit);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindInt64(1, static_cast<int64_t>(entry.index()))
+        .BindBlob(2, entry.record())
+        .BindBlob(3, entry.entry_hash());
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    if (remember_writes_) audit_head_ = AuditHead{entry.index() + 1, entry.entry_hash()};
+    return absl::OkStatus();
+  }
+
   // PutCase and UpdateCase. With `known`, `stored` is the row as it is (null:
   // none); otherwise the row is read first. The parties are touched only
   // where they differ, and the deadline index too with `known` (otherwise it

@@ -150,6 +150,10 @@ class StoreTransaction {
   // `entry.index()` must equal the current head size (FAILED_PRECONDITION
   // otherwise). The record is also indexed for QueryAudit.
   virtual absl::Status AppendAuditEntry(const v1::AuditEntry& entry) = 0;
+  // The same for a caller that holds the record `entry.record()` was
+  // serialized from: the index takes its fields from `record` instead of
+  // parsing the bytes again.
+  virtual absl::Status AppendAuditEntry(const v1::AuditEntry& entry, const v1::AuditRecord& record) = 0;
   // Keeps a signed tree head (serialized SignedTreeHead) for `tree_size`;
   // ALREADY_EXISTS if one is stored for that size.
   virtual absl::Status PutTreeHead(uint64_t tree_size, int64_t time_micros, std::string_view signed_tree_head) = 0;
