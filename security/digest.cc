@@ -31,7 +31,8 @@ using internal::EvpMdCtxPtr;
   std::abort();
 }
 
-// Fetched once: the implicit fetch of EVP_DigestInit_ex by name costs a lookup per call.
+// Fetched once (SHA-256 in internal::Sha256Md): EVP_DigestInit_ex with EVP_sha256()
+// or by name fetches the implementation again on every call.
 // SM3 is looked up by name because a build may leave it out; that build cannot run
 // the GM profile at all, so the failure is fatal and says so.
 const EVP_MD* Sm3Md() {
@@ -132,7 +133,11 @@ std::unique_ptr<Hasher> NewHasher(DigestAlgorithm algorithm) {
 
 struct Sha256Hasher::Context : EvpHashState {};
 
-Sha256Hasher::Sha256Hasher() : ctx_(std::make_unique<Context>()) { ctx_->Init("SHA-256", EVP_sha256()); }
+Sha256Hasher::Sha256Hasher() : ctx_(std::make_unique<Context>()) {
+  const EVP_MD* md = internal::Sha256Md();
+  if (md == nullptr) DieOnOpenSslFailure("SHA-256", "lookup");
+  ctx_->Init("SHA-256", md);
+}
 
 Sha256Hasher::~Sha256Hasher() = default;
 
