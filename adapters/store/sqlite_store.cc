@@ -388,16 +388,21 @@ class Statement {
     }
   }
 
+  // Text and blobs are bound without a copy (SQLITE_STATIC; copying every
+  // row's protos cost the writer an allocation and a memcpy each): the bytes
+  // must stay as they are until this use's last Step. Binding a temporary
+  // std::string is refused at compile time.
   Statement& BindText(int index, std::string_view text) {
     // A null pointer would bind SQL NULL; an empty string must stay ''.
     const char* data = text.data() != nullptr ? text.data() : "";
-    return Check(sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_TRANSIENT,
-                                     SQLITE_UTF8));
+    return Check(sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
   Statement& BindBlob(int index, std::string_view bytes) {
     if (bytes.empty()) return Check(sqlite3_bind_zeroblob(stmt_, index, 0));
-    return Check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
+    return Check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC));
   }
+  Statement& BindText(int index, std::string&& text) = delete;
+  Statement& BindBlob(int index, std::string&& bytes) = delete;
   Statement& BindNull(int index) { return Check(sqlite3_bind_null(stmt_, index)); }
   Statement& BindInt64(int index, int64_t value) {
     return Check(sqlite3_bind_int64(stmt_, index, value));
