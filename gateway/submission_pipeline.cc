@@ -56,6 +56,9 @@ struct SubmissionPipeline::Submission {
   v1::SignedEnvelope signed_envelope;
   v1::Envelope envelope;
   std::string digest;  // SHA-256 of signed_envelope.envelope()
+  // signed_envelope serialized for its row, here rather than on the writer,
+  // the one serial stage (Precheck, once the envelope passed).
+  std::string signed_envelope_bytes;
   std::string action_label = "Submit";
   absl::Status refusal;
   v1::SubmitResponse response;
@@ -162,6 +165,7 @@ absl::Status SubmissionPipeline::Precheck(Submission& s) const {
   // 4. Documents must be stored, with the size and digest (the profile's) the sender signed;
   // confidential ones as ciphertext of the profile's suite (recipients are checked after routing).
   if (auto st = CheckDocumentRefs(e, deps_.blobs, profile, &s.confidential, &document_facts_); !st.ok()) return st;
+  s.signed_envelope_bytes = s.signed_envelope.SerializeAsString();
   return absl::OkStatus();
 }
 
@@ -707,7 +711,7 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
 
   // With the signature still pending, the row is written now (a retry later
   // in the group finds it) and its receipt set by the step below.
-  StoredEnvelope stored{e.envelope_id(), s.digest, actor.id(), e.case_id(), s.signed_envelope.SerializeAsString(),
+  StoredEnvelope stored{e.envelope_id(), s.digest, actor.id(), e.case_id(), s.signed_envelope_bytes,
                         pending_signature ? std::string() : signed_receipt->SerializeAsString()};
   if (auto st = txn.PutEnvelope(stored); !st.ok()) return st;
   if (pending_signature) {
