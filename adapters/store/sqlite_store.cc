@@ -815,6 +815,7 @@ class Transaction : public StoreTransaction {
   }
 
   absl::Status PutEnvelope(const StoredEnvelope& envelope) override {
+    if (held_envelopes_.contains(envelope.envelope_id)) return EnvelopeTaken(envelope.envelope_id);
     if (remember_writes_ && envelope.signed_receipt.empty()) return HoldEnvelope(envelope);
     return InsertEnvelope(envelope);
   }
@@ -832,6 +833,9 @@ class Transaction : public StoreTransaction {
   absl::Status SetEnvelopeReceipt(std::string_view envelope_id, std::string_view signed_receipt) override {
     if (auto held = held_envelopes_.find(envelope_id); held != held_envelopes_.end()) {
       held->second.signed_receipt = signed_receipt;
+      // A change only this transaction holds: a work that fails after it
+      // must run its group again, as one that wrote.
+      work_held_envelope_ = true;
       return absl::OkStatus();
     }
     absl::StatusOr<Statement> stmt = db_.Get(kUpdateEnvelopeReceipt);
@@ -1089,13 +1093,11 @@ class Transaction : public StoreTransaction {
   // in the database unless this work has just looked it up there (the
   // pipeline's idempotency check) and found nothing.
   absl::Status HoldEnvelope(const StoredEnvelope& envelope) {
-    bool taken = held_envelopes_.contains(envelope.envelope_id);
-    if (!taken && envelope.envelope_id != envelope_absent_for_work_) {
+    if (envelope.envelope_id != envelope_absent_for_work_) {
       absl::StatusOr<bool> stored = EnvelopeStored(envelope.envelope_id);
       if (!stored.ok()) return stored.status();
-      taken = *stored;
+      if (*stored) return EnvelopeTaken(envelope.envelope_id);
     }
-    if (taken) return absl::AlreadyExistsError(absl::StrCat("envelope ", envelope.envelope_id, " is already stored"));
     held_envelopes_.emplace(envelope.envelope_id, envelope);
     envelope_put_by_work_ = envelope.envelope_id;
     work_held_envelope_ = true;
@@ -1119,12 +1121,17 @@ class Transaction : public StoreTransaction {
         .BindBlob(5, envelope.signed_envelope)
         .BindBlob(6, envelope.signed_receipt);
     absl::Status status = stmt->Run();
-    if (absl::IsAlreadyExists(status)) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("envelope ", envelope.envelope_id, " is already stored"));
+    if (absl::IsAlreadyExists(status)) return EnvelopeTaken(envelope.envelope_id);
+    if (status.ok()) {
+      envelope_put_by_work_ = envelope.envelope_id;
+      // Looked up absent, now stored: a later put must look again.
+      if (envelope_absent_for_work_ == envelope.envelope_id) envelope_absent_for_work_.clear();
     }
-    if (status.ok()) envelope_put_by_work_ = envelope.envelope_id;
     return status;
+  }
+
+  static absl::Status EnvelopeTaken(std::string_view envelope_id) {
+    return absl::AlreadyExistsError(absl::StrCat("envelope ", std::string(envelope_id), " is already stored"));
   }
 
   absl::StatusOr<int64_t> NextDeliverySequence() {
