@@ -221,24 +221,28 @@ TEST_F(ReceiptSigningTest, DestroyingThePoolSignsWhatWasQueued) {
 }
 
 // Holds the store's writer inside a work until released, so everything
-// submitted meanwhile commits as one group.
+// submitted meanwhile commits as one group. The work holds only what it
+// shares with this object: the writer may still be leaving it when the
+// object is gone.
 class WriterHold {
  public:
   explicit WriterHold(Store& store) {
+    auto entered = std::make_shared<std::promise<void>>();
+    std::future<void> entered_future = entered->get_future();
     store.Write(
-        [this](StoreTransaction&) {
-          entered_.set_value();
-          release_.get_future().wait();
+        [entered, released = released_](StoreTransaction&) {
+          entered->set_value();
+          released.wait();
           return absl::OkStatus();
         },
         [](absl::Status) {});
-    entered_.get_future().wait();
+    entered_future.wait();
   }
   void Release() { release_.set_value(); }
 
  private:
-  std::promise<void> entered_;
   std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
 };
 
 TEST_F(ReceiptSigningTest, OneGroupWithARetryGetsPoolSignedReceiptsStoredWithTheirEnvelopes) {
