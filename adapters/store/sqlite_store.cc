@@ -853,12 +853,12 @@ class Transaction : public StoreTransaction {
     return absl::OkStatus();
   }
 
-  // For RunBatch, after each work: the steps it registered. Also forgets what
-  // the work wrote, which its savepoint may have rolled back.
-  // Whether the running work holds an envelope row: a write the database's
-  // change count does not show.
+  // Whether the running work holds an envelope row (or set a held row's
+  // receipt): a write the database's change count does not show.
   bool WorkHeldEnvelope() const { return work_held_envelope_; }
 
+  // For RunBatch, after each work: the steps it registered. Also forgets what
+  // the work wrote, which its savepoint may have rolled back.
   std::vector<Step> TakeWorkSteps() {
     envelope_put_by_work_.clear();
     envelope_absent_for_work_.clear();
@@ -922,7 +922,7 @@ class Transaction : public StoreTransaction {
     }
     // The envelope's row is written in the same transaction before its
     // deliveries; a reference to nothing would fail every later read. The
-    // envelope this work has just put needs no look-up.
+    // envelope this work has just put, or one the group holds, needs no look-up.
     if (delivery.envelope_id() != envelope_put_by_work_ && !held_envelopes_.contains(delivery.envelope_id())) {
       absl::StatusOr<bool> found = EnvelopeStored(delivery.envelope_id());
       if (!found.ok()) return found.status();
@@ -1089,9 +1089,9 @@ class Transaction : public StoreTransaction {
     return absl::OkStatus();
   }
 
-  // The id must be free as a plain insert would find it: in this group, and
-  // in the database unless this work has just looked it up there (the
-  // pipeline's idempotency check) and found nothing.
+  // The id must be free in the database, as a plain insert would find it
+  // (PutEnvelope has checked the held rows), unless this work has just looked
+  // it up there (the pipeline's idempotency check) and found nothing.
   absl::Status HoldEnvelope(const StoredEnvelope& envelope) {
     if (envelope.envelope_id != envelope_absent_for_work_) {
       absl::StatusOr<bool> stored = EnvelopeStored(envelope.envelope_id);
