@@ -13,6 +13,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <system_error>
 #include <unordered_map>
@@ -467,6 +468,16 @@ absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& messa
 }
 
 }  // namespace
+
+// Process-wide SQLite settings, applied before SQLite initializes itself (on
+// the first open or VFS lookup). Memory statistics cost a global mutex on
+// every allocation SQLite makes (about 80 per handoff on the writer), and
+// CaseLink never reads them. If something in the process started SQLite
+// first, SQLite refuses the call and keeps its default.
+void ConfigureSqliteOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
 
 // One SQLite connection and its prepared statements. Not thread-safe: the
 // writer thread, or one reader lease at a time, owns it.
@@ -1337,6 +1348,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
   }
   const std::string path = (std::filesystem::path(options.data_dir) / "caselink.db").string();
 
+  sqlite_internal::ConfigureSqliteOnce();
   // A durable writer gathers each commit's WAL frames into a few large writes
   // (see coalescing_vfs.h); that VFS is only safe under synchronous=FULL.
   const char* writer_vfs = nullptr;
