@@ -1544,6 +1544,7 @@ void SqliteStore::WriterLoop() {
       completions_.push_back(std::move(completion));
       completion_ready_.notify_one();
     }
+    if (checkpointer_) checkpointer_->CopyDueTail();
     batch.clear();
     results.clear();
   }

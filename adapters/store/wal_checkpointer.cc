@@ -10,8 +10,10 @@
 // The log only starts again from its beginning when a transaction begins with
 // all of it copied, and the writer keeps appending while the thread copies. So
 // a round ends with the writer copying the tail its own commits added during
-// the round, inside the commit hook, before its next transaction begins: the
-// last few groups' pages instead of the whole log.
+// the round before its next transaction begins: the last few groups' pages
+// instead of the whole log. It copies them after it has handed the group's
+// answers on, so the group that found the round finished is not answered a
+// page copy and a database fsync late.
 #include "adapters/store/wal_checkpointer.h"
 
 #include <pthread.h>
@@ -70,14 +72,22 @@ int WalCheckpointer::OnCommit(void* self, sqlite3* db, const char* schema, int l
     }
   }
   if (phase == Phase::kCopied) {
-    // The tail; what it cannot copy (a reader still on an old snapshot) the
-    // next round takes. Its result is not the commit's, which succeeded.
-    (void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    checkpointer->writer_tails_.fetch_add(1, std::memory_order_relaxed);
+    // The hook runs inside the COMMIT, before the group is answered: the
+    // tail waits for CopyDueTail, after the answers.
+    checkpointer->tail_due_ = true;
   } else if (phase == Phase::kIdle && log_pages >= checkpointer->threshold_pages_) {
     checkpointer->wake_.notify_one();
   }
   return SQLITE_OK;
+}
+
+void WalCheckpointer::CopyDueTail() {
+  if (!tail_due_) return;
+  tail_due_ = false;
+  // What it cannot copy (a reader still on an old snapshot) the next round
+  // takes. A failure leaves the log as it was, and no commit depends on it.
+  (void)sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  writer_tails_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void WalCheckpointer::Loop() {

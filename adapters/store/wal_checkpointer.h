@@ -34,6 +34,11 @@ class WalCheckpointer {
   // closing the last connection checkpoints the log.
   ~WalCheckpointer();
 
+  // On the writer thread, between transactions: copies the tail of a round
+  // the checkpoint thread has finished, if a commit since found one. The
+  // writer calls it after answering each group and before its next begins.
+  void CopyDueTail();
+
   // Rounds copied by the checkpoint thread, and tails copied by the writer.
   uint64_t background_rounds() const { return background_rounds_.load(std::memory_order_relaxed); }
   uint64_t writer_tails() const { return writer_tails_.load(std::memory_order_relaxed); }
@@ -58,6 +63,7 @@ class WalCheckpointer {
   std::condition_variable wake_;
   Phase phase_ = Phase::kIdle;  // guarded by mu_
   bool stopping_ = false;       // guarded by mu_
+  bool tail_due_ = false;       // writer thread only: set in OnCommit, cleared by CopyDueTail
 
   std::atomic<uint64_t> background_rounds_{0};
   std::atomic<uint64_t> writer_tails_{0};
