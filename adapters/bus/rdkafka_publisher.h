@@ -32,8 +32,12 @@ struct RdKafkaPublisherOptions {
   KafkaClientOptions client;
   // How long librdkafka retries a record before reporting it failed (message.timeout.ms).
   absl::Duration delivery_timeout = absl::Seconds(30);
-  // How long records wait to be batched (linger.ms).
-  absl::Duration linger = absl::Milliseconds(5);
+  // How long records wait to be batched (linger.ms). Callers are answered
+  // once their handoff is in the store, not once it reaches Kafka, so this
+  // only delays consumers; larger batches cost the broker less per record
+  // (at ~7,000 handoffs/s on one machine, 25 ms took its CPU per handoff
+  // from ~32 to ~25 µs against 5 ms).
+  absl::Duration linger = absl::Milliseconds(25);
   // Records accepted but not yet reported, beyond which Publish answers RESOURCE_EXHAUSTED.
   int max_pending_records = 100000;
   // The destructor closes the publisher with this flush budget.

@@ -33,7 +33,7 @@ struct ProduceBaseline {
 };
 
 // Produces distinct-key records through RdKafkaPublisher (the gateway's publisher:
-// acks=all, enable.idempotence=true, linger 5 ms) for about `duration`, then waits
+// acks=all, enable.idempotence=true, linger 25 ms) for about `duration`, then waits
 // for every report. Fails if the topic cannot be created or nothing was acknowledged.
 absl::StatusOr<ProduceBaseline> MeasureProduceBaseline(const ProduceBaselineOptions& options);
 
