@@ -90,7 +90,8 @@ void SubmissionPipeline::Submit(const Caller& caller, v1::SignedEnvelope signed_
                         for (const auto& d : s->schedule) deps_.deadlines->Schedule(s->envelope.case_id(), d);
                       }
                       for (const auto& agency : s->notify_agencies) deps_.hub.Notify(agency);
-                      s->done(s->response);
+                      // Nothing reads the response after its answer: handed over, not copied.
+                      s->done(std::move(s->response));
                     });
 }
 
