@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <filesystem>
 #include <functional>
 #include <iterator>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <unordered_map>
@@ -27,7 +29,7 @@ namespace caselink {
 namespace sqlite_internal {
 namespace {
 
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 // Readers never block the WAL writer, and there is one writer; a lock wait
 // only happens against another process (a tool) on the same file.
 constexpr int kBusyTimeoutMs = 10000;
@@ -98,19 +100,6 @@ CREATE TABLE deliveries (
   proto  BLOB NOT NULL
 );
 CREATE INDEX deliveries_by_agency ON deliveries(agency, acked, seq);
-)sql";
-
-// Version 2 adds the audit Merkle tree: hashes of its perfect subtrees, keyed
-// by (level, index). WITHOUT ROWID: the key is the only lookup, and the hash
-// sits in the B-tree leaf instead of behind a second rowid seek. Applied to
-// new files after version 1, and to version 1 files on open.
-constexpr const char kSchemaV2[] = R"sql(
-CREATE TABLE IF NOT EXISTS merkle_nodes (
-  level INTEGER NOT NULL,
-  idx   INTEGER NOT NULL,
-  hash  BLOB NOT NULL,
-  PRIMARY KEY (level, idx)
-) WITHOUT ROWID;
 )sql";
 
 // Version 3 indexes audit records for compliance queries and keeps the signed
@@ -196,6 +185,37 @@ INSERT INTO case_parties_by_agency_v7(agency, case_id) SELECT agency, case_id FR
 DROP TABLE case_parties;
 ALTER TABLE case_parties_by_agency_v7 RENAME TO case_parties;
 )sql";
+
+// Version 8 keys the audit Merkle tree's nodes (hashes of its perfect
+// subtrees) by their position in post-order (see MerklePosition), the order an
+// append creates them in: a commit's new nodes land together at the end of one
+// B-tree. Version 2's table `merkle_nodes`, keyed (level, idx), put them on
+// one leaf per level; ApplySchemaV8 moves its rows over.
+constexpr const char kSchemaV8[] = R"sql(
+CREATE TABLE IF NOT EXISTS merkle_tree (
+  pos  INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL
+);
+)sql";
+
+// The largest tree whose node positions fit SQLite's signed 64-bit integers:
+// 2^62 leaves.
+constexpr int kMaxMerkleLevel = 62;
+
+// Where node (level, index) comes in the post-order walk of the tree (left
+// subtree, right subtree, then the node), counted from 0. The nodes before it
+// are the complete subtrees left of its first leaf `start`, one of 2^(k+1) - 1
+// nodes per set bit k of start (2 * start - popcount(start) in all), and its
+// own subtree below it (2^(level+1) - 2). Empty for a node outside the largest
+// tree, which no store can hold.
+std::optional<int64_t> MerklePosition(uint32_t level, uint64_t index) {
+  if (level > static_cast<uint32_t>(kMaxMerkleLevel) || index >= (uint64_t{1} << (kMaxMerkleLevel - level))) {
+    return std::nullopt;
+  }
+  const uint64_t start = index << level;
+  return static_cast<int64_t>(2 * start - static_cast<uint64_t>(std::popcount(start)) +
+                              (uint64_t{2} << level) - 2);
+}
 
 // Transaction control of the writer.
 constexpr const char kBegin[] = "BEGIN IMMEDIATE";
@@ -283,12 +303,10 @@ constexpr const char kSelectUnpublished[] =
 constexpr const char kCountUnpublished[] = "SELECT count(*) FROM deliveries WHERE published = 0";
 constexpr const char kSelectAckedThrough[] =
     "SELECT max(seq) FROM deliveries WHERE agency = ?1 AND acked = 1";
-// Plain INSERT: a taken (level, idx) is a constraint error, so a stored node
-// is never overwritten.
-constexpr const char kInsertMerkleNode[] =
-    "INSERT INTO merkle_nodes(level, idx, hash) VALUES(?1, ?2, ?3)";
-constexpr const char kSelectMerkleNode[] =
-    "SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2";
+// Plain INSERT: a taken position is a constraint error, so a stored node is
+// never overwritten.
+constexpr const char kInsertMerkleNode[] = "INSERT INTO merkle_tree(pos, hash) VALUES(?1, ?2)";
+constexpr const char kSelectMerkleNode[] = "SELECT hash FROM merkle_tree WHERE pos = ?1";
 
 // Prepared when a connection opens, so a schema mismatch fails Open rather
 // than the first request. (ListCases statements vary with the filter and are
@@ -651,11 +669,12 @@ absl::StatusOr<std::string> LoadMerkleNode(Connection& db, uint32_t level, uint6
     return absl::NotFoundError(
         absl::StrCat("Merkle node (level ", level, ", index ", index, ") is not stored"));
   };
-  // SQLite integers are signed; no such index can have been stored.
-  if (index > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return not_found();
+  // Outside the largest tree a store holds: it cannot have been stored.
+  const std::optional<int64_t> pos = MerklePosition(level, index);
+  if (!pos.has_value()) return not_found();
   absl::StatusOr<Statement> stmt = db.Get(kSelectMerkleNode);
   if (!stmt.ok()) return stmt.status();
-  stmt->BindInt64(1, level).BindInt64(2, static_cast<int64_t>(index));
+  stmt->BindInt64(1, *pos);
   absl::StatusOr<bool> row = stmt->Step();
   if (!row.ok()) return row.status();
   if (!*row) return not_found();
@@ -969,28 +988,31 @@ class Transaction : public StoreTransaction {
   }
 
   absl::Status PutMerkleNode(uint32_t level, uint64_t index, std::string_view hash) override {
-    if (index > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return absl::InvalidArgumentError(absl::StrCat("Merkle node index ", index, " out of range"));
+    const std::optional<int64_t> pos = MerklePosition(level, index);
+    if (!pos.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat("Merkle node (level ", level, ", index ", index,
+                                                     ") is outside the largest tree a store holds (2^",
+                                                     kMaxMerkleLevel, " leaves)"));
     }
     if (hash.empty()) return absl::InvalidArgumentError("empty Merkle node hash");
     absl::StatusOr<Statement> stmt = db_.Get(kInsertMerkleNode);
     if (!stmt.ok()) return stmt.status();
-    stmt->BindInt64(1, level).BindInt64(2, static_cast<int64_t>(index)).BindBlob(3, hash);
+    stmt->BindInt64(1, *pos).BindBlob(2, hash);
     absl::Status status = stmt->Run();
     if (absl::IsAlreadyExists(status)) {
       return absl::AlreadyExistsError(absl::StrCat("Merkle node (level ", level, ", index ",
                                                    index, ") is already stored"));
     }
-    if (status.ok() && Remembered(level, index)) merkle_nodes_.emplace(MerkleKey(level, index), hash);
+    if (status.ok() && remember_writes_) merkle_nodes_.emplace(*pos, hash);
     return status;
   }
 
   absl::StatusOr<std::string> GetMerkleNode(uint32_t level, uint64_t index) override {
-    if (!Remembered(level, index)) return LoadMerkleNode(db_, level, index);
-    const uint64_t key = MerkleKey(level, index);
-    if (auto it = merkle_nodes_.find(key); it != merkle_nodes_.end()) return it->second;
+    const std::optional<int64_t> pos = MerklePosition(level, index);
+    if (!remember_writes_ || !pos.has_value()) return LoadMerkleNode(db_, level, index);
+    if (auto it = merkle_nodes_.find(*pos); it != merkle_nodes_.end()) return it->second;
     absl::StatusOr<std::string> hash = LoadMerkleNode(db_, level, index);
-    if (hash.ok()) merkle_nodes_.emplace(key, *hash);
+    if (hash.ok()) merkle_nodes_.emplace(*pos, *hash);
     return hash;
   }
 
@@ -1170,22 +1192,13 @@ class Transaction : public StoreTransaction {
     return static_cast<uint64_t>(seq);
   }
 
-  // Any tree a store can hold has levels below 64 and indexes below 2^58,
-  // which MerkleKey packs into one number.
-  bool Remembered(uint32_t level, uint64_t index) const {
-    return remember_writes_ && level < 64 && index < (uint64_t{1} << 58);
-  }
-  static uint64_t MerkleKey(uint32_t level, uint64_t index) {
-    return (static_cast<uint64_t>(level) << 58) | index;
-  }
-
   Connection& db_;
   std::vector<Step> work_steps_;
   std::string envelope_put_by_work_;      // by the running work, so surely stored
   std::string envelope_absent_for_work_;  // looked up by the running work and not stored
   bool work_held_envelope_ = false;
   const bool remember_writes_;
-  std::unordered_map<uint64_t, std::string> merkle_nodes_;
+  std::unordered_map<int64_t, std::string> merkle_nodes_;  // by MerklePosition
   std::optional<AuditHead> audit_head_;
   int64_t next_delivery_seq_ = 0;  // 0: not known yet
   // Keyed by envelope id; written by WriteHeldEnvelopes in id order.
@@ -1256,6 +1269,43 @@ absl::Status ApplySchemaV6(Connection& db) {
   return db.ExecScript(kSchemaV6Column);
 }
 
+// The rows of version 2's table, keyed (level, idx), at their positions.
+absl::Status CopyMerkleNodesToPositions(Connection& db) {
+  absl::StatusOr<Statement> rows = db.Get("SELECT level, idx, hash FROM merkle_nodes");
+  if (!rows.ok()) return rows.status();
+  for (;;) {
+    absl::StatusOr<bool> row = rows->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    const int64_t level = rows->Int64(0), index = rows->Int64(1);
+    const std::optional<int64_t> pos =
+        level < 0 || index < 0 ? std::nullopt
+                               : MerklePosition(static_cast<uint32_t>(level), static_cast<uint64_t>(index));
+    if (!pos.has_value()) {
+      return absl::DataLossError(absl::StrCat("stored Merkle node (level ", level, ", index ", index,
+                                              ") is outside any tree a store holds"));
+    }
+    const std::string hash = rows->Blob(2);
+    absl::StatusOr<Statement> insert = db.Get(kInsertMerkleNode);
+    if (!insert.ok()) return insert.status();
+    insert->BindInt64(1, *pos).BindBlob(2, hash);
+    if (absl::Status s = insert->Run(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// Moves the nodes of a version 7 file (and of older ones, which gained the
+// table on the way) to their post-order positions.
+absl::Status ApplySchemaV8(Connection& db) {
+  if (absl::Status s = db.ExecScript(kSchemaV8); !s.ok()) return s;
+  absl::StatusOr<std::string> has =
+      db.QueryText("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'merkle_nodes'");
+  if (!has.ok()) return has.status();
+  if (*has == "0") return absl::OkStatus();
+  if (absl::Status s = CopyMerkleNodesToPositions(db); !s.ok()) return s;
+  return db.ExecScript("DROP TABLE merkle_nodes");
+}
+
 absl::Status CreateOrCheckSchema(Connection& db) {
   // IMMEDIATE: two processes opening a new file must not both create it.
   if (absl::Status s = db.ExecScript("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -1269,18 +1319,18 @@ absl::Status CreateOrCheckSchema(Connection& db) {
     if (!version.ok()) return version.status();
     if (version->empty()) {
       if (absl::Status s = db.ExecScript(kSchemaV1); !s.ok()) return s;
-      if (absl::Status s = db.ExecScript(kSchemaV2); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV3); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV4); !s.ok()) return s;
       if (absl::Status s = ApplySchemaV5(db); !s.ok()) return s;
       if (absl::Status s = ApplySchemaV6(db); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV7); !s.ok()) return s;
-      return db.ExecScript("INSERT INTO schema_version(version) VALUES(7)");
+      if (absl::Status s = db.ExecScript(kSchemaV8); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(8)");
     }
     if (*version == "1" || *version == "2") {
-      // Upgrade in place, in the same transaction: versions 2 and 3 only add
-      // tables; the audit index is filled from the records already stored.
-      if (absl::Status s = db.ExecScript(kSchemaV2); !s.ok()) return s;
+      // Upgrade in place, in the same transaction: version 3 only adds tables
+      // (version 2's Merkle table comes as version 8's); the audit index is
+      // filled from the records already stored.
       if (absl::Status s = db.ExecScript(kSchemaV3); !s.ok()) return s;
       absl::StatusOr<Statement> rows = db.Get("SELECT idx, record FROM audit ORDER BY idx");
       if (!rows.ok()) return rows.status();
@@ -1313,7 +1363,11 @@ absl::Status CreateOrCheckSchema(Connection& db) {
     }
     if (*version == "6") {
       if (absl::Status s = db.ExecScript(kSchemaV7); !s.ok()) return s;
-      return db.ExecScript("UPDATE schema_version SET version = 7");
+      *version = "7";
+    }
+    if (*version == "7") {
+      if (absl::Status s = ApplySchemaV8(db); !s.ok()) return s;
+      return db.ExecScript("UPDATE schema_version SET version = 8");
     }
     if (*version != std::to_string(kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(

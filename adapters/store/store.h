@@ -174,6 +174,7 @@ class StoreTransaction {
   // Hashes of the audit Merkle tree's perfect subtrees (level L, index i covers
   // leaves [i * 2^L, (i + 1) * 2^L); see security/merkle/merkle_log.h). A node
   // never changes once written: ALREADY_EXISTS if (level, index) is taken.
+  // A store holds trees of up to 2^62 leaves; INVALID_ARGUMENT beyond them.
   virtual absl::Status PutMerkleNode(uint32_t level, uint64_t index, std::string_view hash) = 0;
   // NOT_FOUND if the node is not stored.
   virtual absl::StatusOr<std::string> GetMerkleNode(uint32_t level, uint64_t index) = 0;

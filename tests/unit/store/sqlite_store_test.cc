@@ -2,6 +2,7 @@
 // done callbacks, and recovery after a clean stop and after SIGKILL.
 #include "adapters/store/sqlite_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -493,14 +494,26 @@ TEST_F(StoreTest, MerkleNodesPutGetAndRead) {
                 })
                 .code(),
             absl::StatusCode::kInvalidArgument);
-  // The largest index SQLite can hold works.
-  const uint64_t max_index = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  // A store holds trees of up to 2^62 leaves: their root and last leaf are
+  // stored and read back; a node beyond them is refused, and not found.
+  constexpr uint64_t kLastLeaf = (uint64_t{1} << 62) - 1;
   ASSERT_TRUE(store_
-                  ->WriteAndWait([&](StoreTransaction& txn) {
-                    return txn.PutMerkleNode(63, max_index, parent);
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    if (auto s = txn.PutMerkleNode(62, 0, parent); !s.ok()) return s;
+                    return txn.PutMerkleNode(0, kLastLeaf, leaf);
                   })
                   .ok());
-  EXPECT_EQ(store_->ReadMerkleNode(63, max_index).value(), parent);
+  EXPECT_EQ(store_->ReadMerkleNode(62, 0).value(), parent);
+  EXPECT_EQ(store_->ReadMerkleNode(0, kLastLeaf).value(), leaf);
+  for (const auto& [level, index] : std::vector<std::pair<uint32_t, uint64_t>>{
+           {0, kLastLeaf + 1}, {1, (kLastLeaf + 1) / 2}, {62, 1}, {63, 0}, {64, 0}}) {
+    absl::Status put = store_->WriteAndWait([&](StoreTransaction& txn) {
+      return txn.PutMerkleNode(level, index, leaf);
+    });
+    EXPECT_EQ(put.code(), absl::StatusCode::kInvalidArgument) << level << " " << index;
+    EXPECT_THAT(std::string(put.message()), ::testing::HasSubstr("outside the largest tree"));
+    EXPECT_EQ(store_->ReadMerkleNode(level, index).status().code(), absl::StatusCode::kNotFound);
+  }
 }
 
 TEST_F(StoreTest, MerkleNodesRollBackWithTheirWorkAndSurviveReopen) {
@@ -1756,13 +1769,13 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"7"});
+            std::vector<std::string>{"8"});
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                      "'sqlite_%' ORDER BY name"),
             (std::vector<std::string>{"audit", "audit_index", "case_deadlines", "case_documents",
                                       "case_events", "case_parties", "cases", "deliveries",
-                                      "envelopes", "merkle_nodes",
+                                      "envelopes", "merkle_tree",
                                       "schema_version", "timeline", "tree_heads"}));
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'index' AND name = "
@@ -1780,7 +1793,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
 TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
   TempDir dir;
   ASSERT_NE(OpenOrDie(dir.path()), nullptr);
-  RawQuery(dir.path(), "UPDATE schema_version SET version = 8");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 9");
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
 }
@@ -1798,18 +1811,16 @@ TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
                     })
                     .ok());
   }
-  RawQuery(dir.path(), "DROP TABLE merkle_nodes");
+  RawQuery(dir.path(), "DROP TABLE merkle_tree");
   RawQuery(dir.path(), "UPDATE schema_version SET version = 1");
-  ASSERT_TRUE(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name = 'merkle_nodes'")
-                  .empty());
+  ASSERT_TRUE(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name LIKE 'merkle%'").empty());
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"7"});
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master "
-                                 "WHERE name = 'merkle_nodes'"),
-            std::vector<std::string>{"1"});
+            std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name LIKE 'merkle%'"),
+            std::vector<std::string>{"merkle_tree"});
   EXPECT_TRUE(store->ReadCase("case-v1").value().has_value());
   ASSERT_TRUE(store
                   ->WriteAndWait([](StoreTransaction& txn) {
@@ -1839,7 +1850,7 @@ TEST(StoreSchemaTest, UpgradesVersion4FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
   absl::StatusOr<std::vector<v1::Delivery>> unpublished = store->ReadUnpublishedDeliveries(0, 10);
   ASSERT_TRUE(unpublished.ok()) << unpublished.status();
   ASSERT_EQ(unpublished->size(), 1u);
@@ -1862,7 +1873,7 @@ TEST(StoreSchemaTest, UpgradesVersion5FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
   absl::StatusOr<std::vector<v1::Delivery>> pending = store->ReadPendingDeliveries("510100.psb", 0, 10);
   ASSERT_TRUE(pending.ok()) << pending.status();
   ASSERT_EQ(pending->size(), 1u);
@@ -1892,7 +1903,7 @@ TEST(StoreSchemaTest, UpgradesVersion6FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT name FROM pragma_table_info('case_parties') WHERE pk = 1"),
             std::vector<std::string>{"agency"});
   EXPECT_TRUE(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name = 'case_parties_by_agency'").empty());
@@ -1902,6 +1913,86 @@ TEST(StoreSchemaTest, UpgradesVersion6FileInPlace) {
   absl::StatusOr<std::vector<v1::Case>> listed = store->ListCases(copied);
   ASSERT_TRUE(listed.ok()) << listed.status();
   EXPECT_EQ(Ids(*listed), (std::vector<std::string>{"case-a", "case-b"}));
+}
+
+// Every node of a tree, written in the order appends create them (each leaf,
+// then the subtrees it completes), takes the next key of the table: no two
+// nodes share one, and a commit's nodes sit together at the end.
+TEST(StoreSchemaTest, MerkleNodesAreKeyedInAppendOrder) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  constexpr uint64_t kLeaves = 64;
+  std::vector<std::pair<uint32_t, uint64_t>> created;
+  for (uint64_t leaf = 0; leaf < kLeaves; ++leaf) {
+    created.emplace_back(0, leaf);
+    for (uint32_t level = 1; (leaf + 1) % (uint64_t{1} << level) == 0; ++level) {
+      created.emplace_back(level, (leaf + 1) / (uint64_t{1} << level) - 1);
+    }
+  }
+  ASSERT_EQ(created.size(), 2 * kLeaves - 1);
+  std::vector<std::string> names;
+  for (const auto& [level, index] : created) names.push_back(absl::StrCat(level, "/", index));
+  ASSERT_TRUE(store
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    for (size_t i = 0; i < created.size(); ++i) {
+                      if (auto s = txn.PutMerkleNode(created[i].first, created[i].second, names[i]); !s.ok()) {
+                        return s;
+                      }
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT CAST(hash AS TEXT) FROM merkle_tree ORDER BY pos"), names);
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT max(pos) - min(pos) FROM merkle_tree"),
+            std::vector<std::string>{absl::StrCat(2 * kLeaves - 2)});
+  for (size_t i = 0; i < created.size(); ++i) {
+    EXPECT_EQ(store->ReadMerkleNode(created[i].first, created[i].second).value(), names[i]);
+  }
+}
+
+// A version 7 file at `dir` whose Merkle table, keyed (level, idx), holds the
+// SQL row values `rows`.
+void WriteVersion7MerkleNodes(const std::string& dir, const std::string& rows) {
+  ASSERT_NE(OpenOrDie(dir), nullptr);
+  RawQuery(dir, "DROP TABLE merkle_tree");
+  RawQuery(dir, "CREATE TABLE merkle_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, "
+                "hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID");
+  RawQuery(dir, ("INSERT INTO merkle_nodes VALUES " + rows).c_str());
+  RawQuery(dir, "UPDATE schema_version SET version = 7");
+}
+
+// Version 7 files keep their Merkle nodes keyed (level, idx); on open they
+// move to their positions and read back the same.
+TEST(StoreSchemaTest, UpgradesVersion7FileInPlace) {
+  TempDir dir;
+  WriteVersion7MerkleNodes(dir.path(),
+                           "(0, 0, x'00'), (0, 1, x'01'), (1, 0, x'10'), (0, 2, x'02'), (0, 3, x'03'), "
+                           "(1, 1, x'11'), (2, 0, x'20'), (0, 4, x'04')");
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name LIKE 'merkle%'"),
+            std::vector<std::string>{"merkle_tree"});
+  // Post-order: the nodes in the order they were created.
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT hex(hash) FROM merkle_tree ORDER BY pos"),
+            (std::vector<std::string>{"00", "01", "10", "02", "03", "11", "20", "04"}));
+  EXPECT_EQ(store->ReadMerkleNode(1, 1).value(), std::string("\x11", 1));
+  EXPECT_EQ(store->ReadMerkleNode(2, 0).value(), std::string("\x20", 1));
+  EXPECT_EQ(store->ReadMerkleNode(0, 4).value(), std::string("\x04", 1));
+  EXPECT_EQ(store->ReadMerkleNode(1, 2).status().code(), absl::StatusCode::kNotFound);
+}
+
+// A version 7 node no store can hold (beyond 2^62 leaves) is damage: the
+// upgrade stops, and the file stays as it was.
+TEST(StoreSchemaTest, Version7NodeOutsideAnyTreeIsDataLoss) {
+  TempDir dir;
+  WriteVersion7MerkleNodes(dir.path(), "(0, 0, x'00'), (63, 0, x'ff')");
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_THAT(std::string(store.status().message()), ::testing::HasSubstr("level 63, index 0"));
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT count(*) FROM merkle_nodes"), std::vector<std::string>{"2"});
 }
 
 TEST(StoreSchemaTest, NotADatabaseIsInternal) {
