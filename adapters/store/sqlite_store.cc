@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <iterator>
@@ -1540,6 +1541,18 @@ uint64_t SqliteStore::WriterCheckpointTails() const {
   return checkpointer_ ? checkpointer_->writer_tails() : 0;
 }
 
+SqliteStore::WriterActivity SqliteStore::Activity() const {
+  WriterActivity activity;
+  activity.commits = commit_count_.load(std::memory_order_relaxed);
+  activity.group_micros = group_micros_.load(std::memory_order_relaxed);
+  if (checkpointer_) {
+    activity.tails = checkpointer_->writer_tails();
+    activity.tail_micros = checkpointer_->writer_tail_micros();
+    activity.background_rounds = checkpointer_->background_rounds();
+  }
+  return activity;
+}
+
 int SqliteStore::WriterNice() const { return writer_nice_actual_.load(); }
 
 void SqliteStore::WriterLoop() {
@@ -1579,7 +1592,12 @@ void SqliteStore::WriterLoop() {
       }
     }
     results.assign(batch.size(), absl::OkStatus());
+    const auto group_start = std::chrono::steady_clock::now();
     const absl::Status group = RunBatch(batch, results);
+    const auto group_time = std::chrono::steady_clock::now() - group_start;
+    group_micros_.fetch_add(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(group_time).count()),
+        std::memory_order_relaxed);
     // Released before their done runs: a caller may return as soon as done
     // is called, and a work may have captured what it owns by reference.
     for (Item& item : batch) item.work = nullptr;

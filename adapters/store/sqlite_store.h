@@ -81,6 +81,18 @@ class SqliteStore : public Store {
   // copied (both 0 when the writer checkpoints by itself).
   uint64_t BackgroundCheckpoints() const;
   uint64_t WriterCheckpointTails() const;
+  // Where the writer thread's time went, in monotonic microseconds since the
+  // store opened: running groups (BEGIN to COMMIT), and copying checkpoint
+  // tails between them. Benchmarks read it before and after a run; the rest of
+  // the writer's time it waits for work.
+  struct WriterActivity {
+    uint64_t commits = 0;
+    uint64_t group_micros = 0;
+    uint64_t tails = 0;
+    uint64_t tail_micros = 0;
+    uint64_t background_rounds = 0;
+  };
+  WriterActivity Activity() const;
   // The writer thread's nice value as it runs, once it has started (see
   // SqliteStoreOptions::writer_nice).
   int WriterNice() const;
@@ -135,6 +147,7 @@ class SqliteStore : public Store {
 
   std::atomic<uint64_t> commit_count_{0};
   std::atomic<uint64_t> rerun_count_{0};
+  std::atomic<uint64_t> group_micros_{0};
   std::once_flag writer_joined_;
   std::once_flag completion_joined_;
   std::thread writer_thread_;

@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -84,9 +85,14 @@ int WalCheckpointer::OnCommit(void* self, sqlite3* db, const char* schema, int l
 void WalCheckpointer::CopyDueTail() {
   if (!tail_due_) return;
   tail_due_ = false;
+  const auto start = std::chrono::steady_clock::now();
   // What it cannot copy (a reader still on an old snapshot) the next round
   // takes. A failure leaves the log as it was, and no commit depends on it.
   (void)sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  const auto took = std::chrono::steady_clock::now() - start;
+  writer_tail_micros_.fetch_add(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()),
+      std::memory_order_relaxed);
   writer_tails_.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -39,9 +39,11 @@ class WalCheckpointer {
   // writer calls it after answering each group and before its next begins.
   void CopyDueTail();
 
-  // Rounds copied by the checkpoint thread, and tails copied by the writer.
+  // Rounds copied by the checkpoint thread, and tails copied by the writer
+  // with the writer's time in them.
   uint64_t background_rounds() const { return background_rounds_.load(std::memory_order_relaxed); }
   uint64_t writer_tails() const { return writer_tails_.load(std::memory_order_relaxed); }
+  uint64_t writer_tail_micros() const { return writer_tail_micros_.load(std::memory_order_relaxed); }
 
  private:
   struct DbCloser {
@@ -67,6 +69,7 @@ class WalCheckpointer {
 
   std::atomic<uint64_t> background_rounds_{0};
   std::atomic<uint64_t> writer_tails_{0};
+  std::atomic<uint64_t> writer_tail_micros_{0};
   std::thread thread_;
 };
 

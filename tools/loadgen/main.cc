@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "adapters/store/sqlite_store.h"
 #include "caselink/v1/services.grpc.pb.h"
 #include "gateway/config.h"
 #include "gateway/gateway_server.h"
@@ -380,6 +381,31 @@ absl::Status StartEmbedded(const Options& o, EmbeddedGateway& gateway, std::stri
   return absl::OkStatus();
 }
 
+// The embedded gateway's store writer, to account for its time; empty when the
+// store is not SQLite's as opened.
+std::optional<SqliteStore::WriterActivity> StoreWriterActivity(const EmbeddedGateway& gateway) {
+  if (!gateway.server) return std::nullopt;
+  const auto* sqlite = dynamic_cast<const SqliteStore*>(&gateway.server->store());
+  if (sqlite == nullptr) return std::nullopt;
+  return sqlite->Activity();
+}
+
+json WriterActivityJson(const SqliteStore::WriterActivity& before, const SqliteStore::WriterActivity& after,
+                        double wall_seconds, uint64_t ok) {
+  const uint64_t commits = after.commits - before.commits;
+  const uint64_t tails = after.tails - before.tails;
+  const double group_us = static_cast<double>(after.group_micros - before.group_micros);
+  const double tail_us = static_cast<double>(after.tail_micros - before.tail_micros);
+  const double wall_us = std::max(wall_seconds * 1e6, 1.0);
+  return {{"commits", commits},
+          {"handoffs_per_commit", commits > 0 ? static_cast<double>(ok) / commits : 0},
+          {"group_share", group_us / wall_us},
+          {"tails", tails},
+          {"tail_share", tail_us / wall_us},
+          {"tail_ms_mean", tails > 0 ? tail_us / 1000 / tails : 0},
+          {"background_rounds", after.background_rounds - before.background_rounds}};
+}
+
 // The gateway's outbox backlog: deliveries not yet acknowledged by Kafka.
 absl::StatusOr<uint64_t> BusBacklog(v1::GatewayService::Stub& stub) {
   grpc::ClientContext context;
@@ -542,6 +568,15 @@ void PrintReport(const json& j) {
                                t.value("nice", 0) != 0 ? absl::StrCat(", nice ", t.value("nice", 0)) : "");
   }
   if (!threads.empty()) std::printf("threads:    busiest, in cores: %s\n", threads.c_str());
+  if (j.contains("store_writer")) {
+    const json& w = j["store_writer"];
+    std::printf("writer:     %llu commits (%.1f handoffs each); of the run's time %.0f%% in groups and %.0f%% "
+                "copying checkpoint tails (%llu, %.2f ms each); %llu checkpoint rounds on their own thread\n",
+                w["commits"].get<unsigned long long>(), w["handoffs_per_commit"].get<double>(),
+                100 * w["group_share"].get<double>(), 100 * w["tail_share"].get<double>(),
+                w["tails"].get<unsigned long long>(), w["tail_ms_mean"].get<double>(),
+                w["background_rounds"].get<unsigned long long>());
+  }
   if (j.contains("client")) {
     std::printf("client:     CPU %.1f s (%.2f cores)\n", j["client"]["cpu_seconds"].get<double>(),
                 j["client"]["cpu_cores_used"].get<double>());
@@ -601,6 +636,9 @@ int Median(const Options& o) {
       {"gateway_peak_rss_mib", "/gateway/peak_rss_mib"},
       {"load_average_1m_at_end", "/run/load_average_1m/end"},
       {"stream_envelopes_per_message", "/run/stream/envelopes_per_message"},
+      {"writer_handoffs_per_commit", "/store_writer/handoffs_per_commit"},
+      {"writer_group_share", "/store_writer/group_share"},
+      {"writer_tail_share", "/store_writer/tail_share"},
   };
   std::map<std::string, std::vector<double>> values;
   for (const std::string& path : o.median_files) {
@@ -833,8 +871,10 @@ int Main(int argc, char** argv) {
   Progress(absl::StrFormat("running for %.0f s", o.duration_seconds));
   const std::map<int, ThreadCpu> threads_before = pid > 0 ? ReadThreadCpu(pid) : std::map<int, ThreadCpu>();
   const double load_before = LoadAverage1m();
+  const std::optional<SqliteStore::WriterActivity> writer_before = StoreWriterActivity(embedded);
   const absl::Time run_start = absl::Now();
   const RunResult r = RunLoad(stubs, *workload, driver);
+  const std::optional<SqliteStore::WriterActivity> writer_after = StoreWriterActivity(embedded);
   const double load_after = LoadAverage1m();
   std::optional<uint64_t> backlog_at_end;
   if (gateway_stub) {
@@ -893,6 +933,9 @@ int Main(int argc, char** argv) {
                        {"peak_rss_mib", static_cast<double>(gateway_after->peak_rss_bytes) / (1 << 20)},
                        {"peak_rss_since_run_start", peak_reset}};
   result["gateway"]["busiest_threads"] = BusiestThreads(threads_before, threads_after, r.wall_seconds);
+  if (writer_before && writer_after) {
+    result["store_writer"] = WriterActivityJson(*writer_before, *writer_after, r.wall_seconds, r.ok);
+  }
   if (!o.embedded && client_before.ok() && client_after.ok()) {
     const double client_cpu = client_after->cpu_seconds - client_before->cpu_seconds;
     result["client"] = {{"cpu_seconds", client_cpu},

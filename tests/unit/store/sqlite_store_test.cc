@@ -1636,6 +1636,14 @@ TEST(StoreCheckpointTest, TheLogIsCopiedBackBesideTheWriterWhileReadersRead) {
   EXPECT_GE(store.BackgroundCheckpoints(), 1u);
   EXPECT_GE(store.WriterCheckpointTails(), 1u);
   EXPECT_GE(FileSize(db_file), std::uintmax_t{1} << 20) << "nothing was copied into the database";
+  // The writer's time is accounted for: each group and each tail syncs a file,
+  // which takes well over a microsecond.
+  const SqliteStore::WriterActivity activity = store.Activity();
+  EXPECT_EQ(activity.commits, store.CommitCount());
+  EXPECT_EQ(activity.tails, store.WriterCheckpointTails());
+  EXPECT_EQ(activity.background_rounds, store.BackgroundCheckpoints());
+  EXPECT_GT(activity.group_micros, activity.commits);
+  EXPECT_GT(activity.tail_micros, activity.tails);
 
   for (int i = 0; i < kCases; i += 7) {
     absl::StatusOr<std::optional<v1::Case>> read = store.ReadCase(absl::StrCat("bulky-", i));
