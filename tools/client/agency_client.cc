@@ -12,6 +12,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "security/digest.h"
 #include "security/signer_factory.h"
 
@@ -63,8 +65,21 @@ absl::StatusOr<AgencyIdentity> LoadAgencyIdentity(const std::string& pki_dir, co
   return id;
 }
 
-std::string NewEnvelopeId() {
+namespace {
+std::mt19937_64& IdRandomness() {
   static thread_local std::mt19937_64 rng(std::random_device{}());
+  return rng;
+}
+}  // namespace
+
+std::string NewEnvelopeId() {
+  const uint64_t millis = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())) & 0xffff'ffff'ffffULL;
+  std::mt19937_64& rng = IdRandomness();
+  return absl::StrFormat("%012x%04x%016x", millis, rng() & 0xffff, rng());
+}
+
+std::string NewRandomEnvelopeId() {
+  std::mt19937_64& rng = IdRandomness();
   return absl::StrFormat("%016x%016x", rng(), rng());
 }
 

@@ -68,6 +68,9 @@ what is sent:
                           (default); mixed: per case a transfer by the EPB, then
                           a receipt and a filing by the PSB
   --envelope-bytes N      serialized envelope size, padded in remarks (default 1024)
+  --random-envelope-ids   random envelope ids (128 bits) instead of the time-ordered
+                          ones CaseLink's client makes; a random id costs the
+                          gateway's id index a page of its own per commit
   --requests N            envelopes to pre-sign; default: the open-loop rate times
                           the duration, or (closed loop) 2.5 times what a warm-up
                           run suggests, at most --max-requests
@@ -156,6 +159,7 @@ struct Options {
   uint32_t max_batch = 0;
   std::string synchronous;
   bool keep_data = false;
+  bool random_envelope_ids = false;
   std::string kafka;
   int kafka_partitions = 3;
   double drain_timeout_seconds = 180;
@@ -293,6 +297,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       s = number(o.drain_timeout_seconds);
     } else if (name == "--keep-data") {
       o.keep_data = true;
+    } else if (name == "--random-envelope-ids") {
+      o.random_envelope_ids = true;
     } else if (name == "--json") {
       o.json = true;
     } else if (name == "--no-ceiling") {
@@ -496,9 +502,10 @@ void PrintReport(const json& j) {
   std::printf("machine:    %d CPUs (%s), %.1f GiB memory\n", j["machine"]["cpus"].get<int>(),
               j["machine"]["cpu_model"].get<std::string>().c_str(),
               j["machine"]["memory_bytes"].get<double>() / (1 << 30));
-  std::printf("envelopes:  %llu pre-signed in %.1f s, %.0f bytes each on average, %d connection(s) per agency\n",
+  std::printf("envelopes:  %llu pre-signed in %.1f s, %.0f bytes each on average, %s ids, %d connection(s) per agency\n",
               j["envelopes"]["count"].get<unsigned long long>(), j["envelopes"]["presign_seconds"].get<double>(),
-              j["envelopes"]["mean_bytes"].get<double>(), j["connections"].get<int>());
+              j["envelopes"]["mean_bytes"].get<double>(), j["envelope_ids"].get<std::string>().c_str(),
+              j["connections"].get<int>());
   if (j.contains("ceiling")) {
     const json& c = j["ceiling"];
     std::printf("ceiling:    ECDSA P-256 sign %.0f/s, verify %.0f/s per core -> %d cores: %.0f handoffs/s\n",
@@ -605,6 +612,7 @@ absl::StatusOr<RunResult> WarmUp(const Options& o, const std::vector<AgencyIdent
   w.kind = o.workload;
   w.requests = o.warmup_requests;
   w.envelope_bytes = o.envelope_bytes;
+  w.random_envelope_ids = o.random_envelope_ids;
   w.run_tag = tag;
   w.threads = UsableCpuCount();
   absl::StatusOr<Workload> workload = BuildWorkload(w, identities, docs);
@@ -735,6 +743,7 @@ int Main(int argc, char** argv) {
   result["mode"] = o.embedded ? "embedded" : "external";
   result["target"] = target;
   result["workload"] = o.workload == WorkloadKind::kMixed ? "mixed" : "transfer";
+  result["envelope_ids"] = o.random_envelope_ids ? "random" : "time-ordered";
   result["loop"] = o.rate > 0 ? "open" : "closed";
   result["api"] = o.api == DriverApi::kStream ? "stream" : "unary";
   if (o.api == DriverApi::kStream) result["stream_batch"] = o.stream_batch;
@@ -853,6 +862,7 @@ int Main(int argc, char** argv) {
   w.kind = o.workload;
   w.requests = requests;
   w.envelope_bytes = o.envelope_bytes;
+  w.random_envelope_ids = o.random_envelope_ids;
   w.run_tag = tag;
   w.threads = cpus;
   const absl::Time presign_start = absl::Now();

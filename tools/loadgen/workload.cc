@@ -65,12 +65,13 @@ struct Agencies {
   std::string epb;
   std::string psb;
   std::string region;
+  std::string (*new_envelope_id)() = NewEnvelopeId;
 };
 
 v1::Envelope Transfer(const Agencies& agencies, const std::string& case_id, size_t n, const WorkloadDocuments& docs) {
   const absl::Time now = absl::Now();
   v1::Envelope e;
-  e.set_envelope_id(NewEnvelopeId());
+  e.set_envelope_id(agencies.new_envelope_id());
   e.set_sender_agency(agencies.epb);
   *e.mutable_created_at() = ToProto(now);
   e.set_case_id(case_id);
@@ -105,7 +106,7 @@ v1::Envelope Receipt(const Agencies& agencies, const std::string& case_id, const
   // Parsing back our own bytes cannot fail; the id is needed for the receipt.
   (void)acknowledged.ParseFromString(transfer.envelope().envelope());
   v1::Envelope e;
-  e.set_envelope_id(NewEnvelopeId());
+  e.set_envelope_id(agencies.new_envelope_id());
   e.set_sender_agency(agencies.psb);
   *e.mutable_created_at() = ToProto(absl::Now());
   e.set_case_id(case_id);
@@ -120,7 +121,7 @@ v1::Envelope Receipt(const Agencies& agencies, const std::string& case_id, const
 v1::Envelope Filing(const Agencies& agencies, const std::string& case_id, size_t n, const WorkloadDocuments& docs) {
   const absl::Time now = absl::Now();
   v1::Envelope e;
-  e.set_envelope_id(NewEnvelopeId());
+  e.set_envelope_id(agencies.new_envelope_id());
   e.set_sender_agency(agencies.psb);
   *e.mutable_created_at() = ToProto(now);
   e.set_case_id(case_id);
@@ -182,6 +183,7 @@ absl::StatusOr<Workload> BuildWorkload(const WorkloadOptions& options, const std
   agencies.epb = identities[0].agency_id;
   agencies.region = agencies.epb.substr(0, agencies.epb.find('.'));
   agencies.psb = mixed ? identities[1].agency_id : absl::StrCat(agencies.region, ".psb");
+  if (options.random_envelope_ids) agencies.new_envelope_id = NewRandomEnvelopeId;
 
   Workload out;
   out.agencies.push_back(agencies.epb);

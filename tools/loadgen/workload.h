@@ -43,6 +43,9 @@ struct WorkloadOptions {
   size_t mixed_lag_cases = 512;
   // Threads that sign in parallel.
   int threads = 1;
+  // Envelope ids: ordered by time, as CaseLink's client makes them (false), or
+  // random, as a sender that does not order its ids sends them (true).
+  bool random_envelope_ids = false;
 };
 
 struct PreparedSubmit {
