@@ -1280,8 +1280,9 @@ absl::Status CopyMerkleNodesToPositions(Connection& db) {
     if (!*row) break;
     const int64_t level = rows->Int64(0), index = rows->Int64(1);
     const std::optional<int64_t> pos =
-        level < 0 || index < 0 ? std::nullopt
-                               : MerklePosition(static_cast<uint32_t>(level), static_cast<uint64_t>(index));
+        level < 0 || level > kMaxMerkleLevel || index < 0
+            ? std::nullopt
+            : MerklePosition(static_cast<uint32_t>(level), static_cast<uint64_t>(index));
     if (!pos.has_value()) {
       return absl::DataLossError(absl::StrCat("stored Merkle node (level ", level, ", index ", index,
                                               ") is outside any tree a store holds"));

@@ -66,8 +66,14 @@ absl::StatusOr<AgencyIdentity> LoadAgencyIdentity(const std::string& pki_dir, co
 }
 
 namespace {
+// Seeded with 256 bits, so that two threads or processes do not share a
+// sequence (one 32-bit seed would make that likely among many clients).
 std::mt19937_64& IdRandomness() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
+  static thread_local std::mt19937_64 rng = [] {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
+    return std::mt19937_64(seed);
+  }();
   return rng;
 }
 }  // namespace

@@ -1637,11 +1637,12 @@ TEST(StoreCheckpointTest, TheLogIsCopiedBackBesideTheWriterWhileReadersRead) {
   EXPECT_GE(store.WriterCheckpointTails(), 1u);
   EXPECT_GE(FileSize(db_file), std::uintmax_t{1} << 20) << "nothing was copied into the database";
   // The writer's time is accounted for: each group and each tail syncs a file,
-  // which takes well over a microsecond.
+  // which takes well over a microsecond. (The last tail and round may still be
+  // running: the writer copies a tail after answering its group.)
   const SqliteStore::WriterActivity activity = store.Activity();
   EXPECT_EQ(activity.commits, store.CommitCount());
-  EXPECT_EQ(activity.tails, store.WriterCheckpointTails());
-  EXPECT_EQ(activity.background_rounds, store.BackgroundCheckpoints());
+  EXPECT_GE(activity.tails, 1u);
+  EXPECT_GE(activity.background_rounds, 1u);
   EXPECT_GT(activity.group_micros, activity.commits);
   EXPECT_GT(activity.tail_micros, activity.tails);
 
@@ -1991,16 +1992,19 @@ TEST(StoreSchemaTest, UpgradesVersion7FileInPlace) {
   EXPECT_EQ(store->ReadMerkleNode(1, 2).status().code(), absl::StatusCode::kNotFound);
 }
 
-// A version 7 node no store can hold (beyond 2^62 leaves) is damage: the
-// upgrade stops, and the file stays as it was.
+// A version 7 node no store can hold (beyond 2^62 leaves, or a damaged
+// number) is damage: the upgrade stops, and the file stays as it was.
 TEST(StoreSchemaTest, Version7NodeOutsideAnyTreeIsDataLoss) {
-  TempDir dir;
-  WriteVersion7MerkleNodes(dir.path(), "(0, 0, x'00'), (63, 0, x'ff')");
-  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
-  EXPECT_THAT(std::string(store.status().message()), ::testing::HasSubstr("level 63, index 0"));
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT count(*) FROM merkle_nodes"), std::vector<std::string>{"2"});
+  // 4294967297 would read as level 1 if cut to 32 bits.
+  for (const std::string bad : {"63, 0", "4294967297, 0", "0, -1"}) {
+    TempDir dir;
+    WriteVersion7MerkleNodes(dir.path(), "(0, 0, x'00'), (" + bad + ", x'ff')");
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << bad << ": " << store.status();
+    EXPECT_THAT(std::string(store.status().message()), ::testing::HasSubstr("level " + bad.substr(0, bad.find(',')) + ", index"));
+    EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+    EXPECT_EQ(RawQuery(dir.path(), "SELECT count(*) FROM merkle_nodes"), std::vector<std::string>{"2"});
+  }
 }
 
 TEST(StoreSchemaTest, NotADatabaseIsInternal) {
