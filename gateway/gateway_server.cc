@@ -183,6 +183,8 @@ class GatewayServerImpl final : public GatewayServer {
     store_options.data_dir = config.data_dir();
     store_options.max_batch = config.store().max_batch();
     store_options.durable = config.store().synchronous() != "normal";
+    store_options.outbox_index = config.kafka().bootstrap_servers().empty() ? SqliteStoreOptions::OutboxIndex::kDrop
+                                                                            : SqliteStoreOptions::OutboxIndex::kKeep;
     auto store = OpenSqliteStore(store_options);
     if (!store.ok()) return store.status();
     store_ = std::move(*store);

@@ -158,7 +158,8 @@ CREATE INDEX IF NOT EXISTS case_events_by_case ON case_events(case_id, action, t
 // Version 5 adds the bus relay's mark, separate from the agency's
 // acknowledgement: a delivery is published once Kafka acknowledged it. Rows of
 // an upgraded file start unpublished, so enabling Kafka later relays the whole
-// outbox. The partial index keeps the relay's scan to the backlog.
+// outbox. The partial index keeps the relay's scan to the backlog (a store
+// opened for a gateway without a bus drops it: ApplyOutboxIndex).
 constexpr const char kSchemaV5Column[] =
     "ALTER TABLE deliveries ADD COLUMN published INTEGER NOT NULL DEFAULT 0";
 constexpr const char kSchemaV5[] = R"sql(
@@ -1308,6 +1309,20 @@ absl::Status ApplySchemaV8(Connection& db) {
   return db.ExecScript("DROP TABLE merkle_nodes");
 }
 
+// Builds or drops the relay's outbox index (SqliteStoreOptions::outbox_index).
+// The relay's reads stay correct without it, as scans.
+absl::Status ApplyOutboxIndex(Connection& db, SqliteStoreOptions::OutboxIndex outbox) {
+  switch (outbox) {
+    case SqliteStoreOptions::OutboxIndex::kAsFound:
+      return absl::OkStatus();
+    case SqliteStoreOptions::OutboxIndex::kKeep:
+      return db.ExecScript(kSchemaV5);
+    case SqliteStoreOptions::OutboxIndex::kDrop:
+      return db.ExecScript("DROP INDEX IF EXISTS deliveries_unpublished");
+  }
+  return absl::InvalidArgumentError("unknown outbox index option");
+}
+
 absl::Status CreateOrCheckSchema(Connection& db) {
   // IMMEDIATE: two processes opening a new file must not both create it.
   if (absl::Status s = db.ExecScript("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -1435,6 +1450,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
   // A larger page cache keeps the B-tree interiors of the hot tables resident.
   if (absl::Status s = w.ExecScript("PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768"); !s.ok()) return s;
   if (absl::Status s = sqlite_internal::CreateOrCheckSchema(w); !s.ok()) return s;
+  if (absl::Status s = sqlite_internal::ApplyOutboxIndex(w, options.outbox_index); !s.ok()) return s;
   if (absl::Status s = w.Prepare(sqlite_internal::kWriterStatements,
                                  std::size(sqlite_internal::kWriterStatements));
       !s.ok()) {

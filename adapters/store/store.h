@@ -292,6 +292,14 @@ struct SqliteStoreOptions {
   // RLIMIT_NICE that allows it; without, the writer keeps the process's value
   // (WriterNice() says which). Never raised above the process's value.
   int writer_nice = -10;
+  // The index of the deliveries not yet published to a bus, which the Kafka
+  // relay reads its outbox by. It costs a write per delivery stored and per
+  // delivery published, and without a bus nothing reads it and every delivery
+  // stays in it. A gateway with a bus keeps it (building it once, from a scan
+  // of the deliveries, if it was dropped); one without drops it. Tools that
+  // open a gateway's file leave it as they find it. A new file has it.
+  enum class OutboxIndex { kAsFound, kKeep, kDrop };
+  OutboxIndex outbox_index = OutboxIndex::kAsFound;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);

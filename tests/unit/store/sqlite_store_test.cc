@@ -645,7 +645,8 @@ TEST_F(StoreTest, DeliveriesPendingAndAcknowledged) {
 }
 
 // Publication on the bus is tracked apart from the agency's acknowledgement.
-std::vector<std::string> RawQuery(const std::string& dir, const char* sql);  // below
+// Column `column` of every row `sql` returns, run on its own connection.
+std::vector<std::string> RawQuery(const std::string& dir, const char* sql, int column = 0);  // below
 
 // A transfer's deliveries refer to its stored envelope instead of carrying
 // copies; every read returns them whole.
@@ -758,6 +759,89 @@ TEST_F(StoreTest, DeliveriesPublishedIndependentlyOfAcknowledgement) {
   Reopen();
   EXPECT_EQ(sequences(store_->ReadUnpublishedDeliveries(0, 100).value()),
             (std::vector<uint64_t>{seqs[0], seqs[2]}));
+}
+
+// A gateway without a bus drops the relay's outbox index (nothing reads it,
+// and each delivery would cost a write to it); one with a bus builds it again
+// over every delivery still unpublished. Without it the relay's reads are
+// scans with the same answers.
+TEST(StoreOutboxIndexTest, DroppedWithoutBusAndRebuiltWithOne) {
+  TempDir dir;
+  auto open = [&](SqliteStoreOptions::OutboxIndex outbox) {
+    SqliteStoreOptions options = OptionsFor(dir.path());
+    options.outbox_index = outbox;
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  };
+  auto has_index = [&] {
+    return RawQuery(dir.path(), "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                                "name = 'deliveries_unpublished'") == std::vector<std::string>{"1"};
+  };
+  auto relay_uses_index = [&] {
+    const std::vector<std::string> plan = RawQuery(
+        dir.path(), "EXPLAIN QUERY PLAN SELECT seq FROM deliveries WHERE published = 0 AND seq > 0 ORDER BY seq",
+        /*column=*/3);
+    for (const std::string& step : plan) {
+      if (step.find("deliveries_unpublished") != std::string::npos) return true;
+    }
+    return false;
+  };
+  auto add = [](Store& store, int n) {
+    std::vector<uint64_t> seqs;
+    EXPECT_TRUE(store
+                    .WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                      for (int i = 0; i < n; ++i) {
+                        absl::StatusOr<uint64_t> seq = txn.AddDelivery(MakeDelivery("510100.psb", "case-o"));
+                        if (!seq.ok()) return seq.status();
+                        seqs.push_back(*seq);
+                      }
+                      return absl::OkStatus();
+                    })
+                    .ok());
+    return seqs;
+  };
+  auto sequences = [](const absl::StatusOr<std::vector<v1::Delivery>>& ds) {
+    std::vector<uint64_t> out;
+    EXPECT_TRUE(ds.ok()) << ds.status();
+    if (ds.ok()) {
+      for (const auto& d : *ds) out.push_back(d.sequence());
+    }
+    return out;
+  };
+
+  std::vector<uint64_t> seqs;
+  {
+    std::unique_ptr<Store> store = open(SqliteStoreOptions::OutboxIndex::kAsFound);
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(has_index()) << "a new file starts with the outbox index";
+    seqs = add(*store, 2);
+  }
+  {
+    std::unique_ptr<Store> store = open(SqliteStoreOptions::OutboxIndex::kDrop);
+    ASSERT_NE(store, nullptr);
+    EXPECT_FALSE(has_index());
+    EXPECT_FALSE(relay_uses_index());
+    for (uint64_t seq : add(*store, 2)) seqs.push_back(seq);
+    ASSERT_TRUE(store->WriteAndWait([&](StoreTransaction& txn) { return txn.MarkDeliveriesPublished({seqs[1]}); }).ok());
+    EXPECT_EQ(sequences(store->ReadUnpublishedDeliveries(0, 100)), (std::vector<uint64_t>{seqs[0], seqs[2], seqs[3]}));
+    EXPECT_EQ(store->CountUnpublishedDeliveries().value(), 3u);
+  }
+  {
+    // A tool's open changes nothing.
+    std::unique_ptr<Store> store = open(SqliteStoreOptions::OutboxIndex::kAsFound);
+    ASSERT_NE(store, nullptr);
+    EXPECT_FALSE(has_index());
+  }
+  std::unique_ptr<Store> store = open(SqliteStoreOptions::OutboxIndex::kKeep);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(has_index());
+  EXPECT_TRUE(relay_uses_index());
+  // Rows written while it was dropped are in it, and the one published then is not.
+  EXPECT_EQ(sequences(store->ReadUnpublishedDeliveries(0, 100)), (std::vector<uint64_t>{seqs[0], seqs[2], seqs[3]}));
+  EXPECT_EQ(sequences(store->ReadUnpublishedDeliveries(seqs[2], 100)), (std::vector<uint64_t>{seqs[3]}));
+  EXPECT_EQ(store->CountUnpublishedDeliveries().value(), 3u);
+  EXPECT_EQ(RawQuery(dir.path(), "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
 }
 
 TEST_F(StoreTest, FailingWorkRollsBackOnlyItsOwnWrites) {
@@ -1747,7 +1831,7 @@ TEST(StoreOpenTest, RejectsEmptyDirAndCreatesMissingDir) {
 // --- The file itself, inspected with SQLite directly. ---
 
 // Runs `sql` on the store's file and returns the first column of each row.
-std::vector<std::string> RawQuery(const std::string& dir, const char* sql) {
+std::vector<std::string> RawQuery(const std::string& dir, const char* sql, int column) {
   std::vector<std::string> out;
   sqlite3* db = nullptr;
   const std::string path = dir + "/caselink.db";
@@ -1762,7 +1846,7 @@ std::vector<std::string> RawQuery(const std::string& dir, const char* sql) {
   } else {
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
       out.push_back(text != nullptr ? text : "");
     }
     if (rc != SQLITE_DONE) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
