@@ -728,9 +728,6 @@ absl::Status SubmissionPipeline::Apply(StoreTransaction& txn, Submission& s) con
   }
   if (auto st = txn.UpdateCase(next, current); !st.ok()) return st;
   if (auto st = txn.AppendTimelineEvent(event); !st.ok()) return st;
-  for (const auto& doc : e.documents()) {
-    if (auto st = txn.AddCaseDocument(e.case_id(), security::HexEncode(doc.digest().value())); !st.ok()) return st;
-  }
   CaseEvent stat{e.case_id(), next.region(), next.track(), std::string(ActionName(e.action_case())), from, t.to,
                  std::string(*branch), absl::ToUnixMicros(now)};
   if (auto st = txn.AppendCaseEvent(stat); !st.ok()) return st;

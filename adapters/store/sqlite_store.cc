@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/store/coalescing_vfs.h"
 #include "adapters/store/wal_checkpointer.h"
@@ -30,7 +31,7 @@ namespace caselink {
 namespace sqlite_internal {
 namespace {
 
-constexpr int kSchemaVersion = 8;
+constexpr int kSchemaVersion = 9;
 // Readers never block the WAL writer, and there is one writer; a lock wait
 // only happens against another process (a tool) on the same file.
 constexpr int kBusyTimeoutMs = 10000;
@@ -70,6 +71,7 @@ CREATE TABLE timeline (
   PRIMARY KEY (case_id, version)
 );
 
+-- Dropped in version 9: the timeline lists each envelope's documents.
 CREATE TABLE case_documents (
   case_id    TEXT NOT NULL,
   digest_hex TEXT NOT NULL,
@@ -93,7 +95,8 @@ CREATE TABLE audit (
 );
 
 -- AUTOINCREMENT so a sequence is never reused, even after the newest rows are
--- deleted: recipients acknowledge by sequence.
+-- deleted: recipients acknowledge by sequence. (Version 9 keeps that promise
+-- without it.)
 CREATE TABLE deliveries (
   seq    INTEGER PRIMARY KEY AUTOINCREMENT,
   agency TEXT NOT NULL,
@@ -200,6 +203,39 @@ CREATE TABLE IF NOT EXISTS merkle_tree (
 );
 )sql";
 
+// Version 9 rebuilds `deliveries` without AUTOINCREMENT, which rewrote its
+// sqlite_sequence row after every insert: a B-tree write per delivery and a
+// page of every commit. The store never deletes a delivery, so one past the
+// highest stored sequence is a number never handed out. A file whose
+// sqlite_sequence had gone past its highest row (rows deleted by hand) keeps
+// that mark in delivery_sequence_floor. See ApplySchemaV9.
+//
+// It also drops `case_documents`, rows of (case, document digest) written for
+// each document of each accepted envelope: the envelope's timeline event has
+// listed the same documents since version 1, and the download check reads
+// them there (CaseHasDocument), a few rows per case, instead of three index
+// writes per transfer.
+constexpr const char kSchemaV9[] = R"sql(
+CREATE TABLE deliveries_v9 (
+  seq          INTEGER PRIMARY KEY,
+  agency       TEXT NOT NULL,
+  acked        INTEGER NOT NULL DEFAULT 0,
+  proto        BLOB NOT NULL,
+  published    INTEGER NOT NULL DEFAULT 0,
+  envelope_ref TEXT
+);
+INSERT INTO deliveries_v9(seq, agency, acked, proto, published, envelope_ref)
+  SELECT seq, agency, acked, proto, published, envelope_ref FROM deliveries ORDER BY seq;
+CREATE TABLE IF NOT EXISTS delivery_sequence_floor (seq INTEGER NOT NULL);
+INSERT INTO delivery_sequence_floor(seq)
+  SELECT seq FROM sqlite_sequence
+  WHERE name = 'deliveries' AND seq > (SELECT coalesce(max(seq), 0) FROM deliveries);
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v9 RENAME TO deliveries;
+CREATE INDEX deliveries_by_agency ON deliveries(agency, acked, seq);
+DROP TABLE IF EXISTS case_documents;
+)sql";
+
 // The largest tree whose node positions fit SQLite's signed 64-bit integers:
 // 2^62 leaves.
 constexpr int kMaxMerkleLevel = 62;
@@ -252,10 +288,6 @@ constexpr const char kInsertTimeline[] =
     "INSERT INTO timeline(case_id, version, proto) VALUES(?1, ?2, ?3)";
 constexpr const char kSelectTimeline[] =
     "SELECT proto FROM timeline WHERE case_id = ?1 ORDER BY version";
-constexpr const char kInsertDocument[] =
-    "INSERT OR IGNORE INTO case_documents(case_id, digest_hex) VALUES(?1, ?2)";
-constexpr const char kSelectDocument[] =
-    "SELECT 1 FROM case_documents WHERE case_id = ?1 AND digest_hex = ?2";
 constexpr const char kSelectEnvelope[] =
     "SELECT envelope_id, digest, sender, case_id, signed_envelope, signed_receipt "
     "FROM envelopes WHERE envelope_id = ?1";
@@ -281,10 +313,11 @@ constexpr const char kSelectLatestTreeHead[] =
 constexpr const char kSelectAuditRange[] =
     "SELECT idx, record, entry_hash FROM audit WHERE idx >= ?1 ORDER BY idx LIMIT ?2";
 // The stored proto carries its own sequence, so the sequence is taken before
-// the insert: one past the highest AUTOINCREMENT has ever handed out (never a
-// reused number), and the row is written once, whole.
+// the insert: one past the highest ever handed out (kSchemaV9), and the row is
+// written once, whole.
 constexpr const char kNextDeliverySeq[] =
-    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'), 0) + 1";
+    "SELECT max((SELECT coalesce(max(seq), 0) FROM deliveries), "
+    "(SELECT coalesce(max(seq), 0) FROM delivery_sequence_floor)) + 1";
 constexpr const char kInsertDelivery[] =
     "INSERT INTO deliveries(seq, agency, acked, proto, envelope_ref) VALUES(?1, ?2, 0, ?3, ?4)";
 constexpr const char kAckDeliveries[] =
@@ -316,13 +349,13 @@ constexpr const char kSelectMerkleNode[] = "SELECT hash FROM merkle_tree WHERE p
 constexpr const char* kWriterStatements[] = {
     kBegin,          kCommit,          kRollback,         kSavepoint,       kRelease,
     kRollbackTo,     kSelectCase,      kUpsertCase,       kDeleteParty,     kInsertParty,
-    kInsertTimeline, kInsertDocument,  kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
+    kInsertTimeline, kSelectEnvelope,   kInsertEnvelope,  kSelectAuditHead,
     kInsertAudit,    kNextDeliverySeq, kInsertDelivery, kAckDeliveries,   kInsertMerkleNode,
     kSelectMerkleNode, kInsertAuditIndex, kInsertTreeHead, kDeleteDeadlines, kInsertDeadline,
     kInsertCaseEvent, kMarkPublished, kEnvelopeExists, kUpdateEnvelopeReceipt, kDeleteDeadline,
 };
 constexpr const char* kReaderStatements[] = {
-    kSelectCase,      kSelectTimeline,   kSelectDocument, kSelectEnvelope,     kSelectAuditSize,
+    kSelectCase,      kSelectTimeline,   kSelectEnvelope,     kSelectAuditSize,
     kSelectAuditRange, kSelectPending,   kSelectAckedThrough, kSelectMerkleNode,
     kSelectTreeHead, kSelectLatestTreeHead, kSelectRunningDeadlines, kSelectUnpublished,
     kCountUnpublished,
@@ -830,13 +863,6 @@ class Transaction : public StoreTransaction {
     return stmt->Run();
   }
 
-  absl::Status AddCaseDocument(std::string_view case_id, std::string_view digest_hex) override {
-    absl::StatusOr<Statement> stmt = db_.Get(kInsertDocument);
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindText(1, case_id).BindText(2, digest_hex);
-    return stmt->Run();
-  }
-
   absl::StatusOr<std::optional<StoredEnvelope>> GetEnvelope(std::string_view envelope_id) override {
     if (auto held = held_envelopes_.find(envelope_id); held != held_envelopes_.end()) {
       return std::optional<StoredEnvelope>(held->second);
@@ -1189,7 +1215,7 @@ class Transaction : public StoreTransaction {
     if (envelope_ref.has_value()) stmt->BindText(4, *envelope_ref);
     else stmt->BindNull(4);
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
-    // AUTOINCREMENT's next is one past the highest ever inserted: this one.
+    // The next is one past the highest ever inserted: this one.
     if (remember_writes_) next_delivery_seq_ = seq + 1;
     return static_cast<uint64_t>(seq);
   }
@@ -1323,6 +1349,17 @@ absl::Status ApplyOutboxIndex(Connection& db, SqliteStoreOptions::OutboxIndex ou
   return absl::InvalidArgumentError("unknown outbox index option");
 }
 
+// Rebuilds `deliveries` without AUTOINCREMENT (kSchemaV9), with its indexes:
+// the relay's outbox index only if the file had it.
+absl::Status ApplySchemaV9(Connection& db) {
+  absl::StatusOr<std::string> outbox = db.QueryText(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'deliveries_unpublished'");
+  if (!outbox.ok()) return outbox.status();
+  if (absl::Status s = db.ExecScript(kSchemaV9); !s.ok()) return s;
+  if (*outbox == "0") return absl::OkStatus();
+  return db.ExecScript(kSchemaV5);
+}
+
 absl::Status CreateOrCheckSchema(Connection& db) {
   // IMMEDIATE: two processes opening a new file must not both create it.
   if (absl::Status s = db.ExecScript("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -1342,7 +1379,8 @@ absl::Status CreateOrCheckSchema(Connection& db) {
       if (absl::Status s = ApplySchemaV6(db); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV7); !s.ok()) return s;
       if (absl::Status s = db.ExecScript(kSchemaV8); !s.ok()) return s;
-      return db.ExecScript("INSERT INTO schema_version(version) VALUES(8)");
+      if (absl::Status s = ApplySchemaV9(db); !s.ok()) return s;
+      return db.ExecScript("INSERT INTO schema_version(version) VALUES(9)");
     }
     if (*version == "1" || *version == "2") {
       // Upgrade in place, in the same transaction: version 3 only adds tables
@@ -1384,7 +1422,11 @@ absl::Status CreateOrCheckSchema(Connection& db) {
     }
     if (*version == "7") {
       if (absl::Status s = ApplySchemaV8(db); !s.ok()) return s;
-      return db.ExecScript("UPDATE schema_version SET version = 8");
+      *version = "8";
+    }
+    if (*version == "8") {
+      if (absl::Status s = ApplySchemaV9(db); !s.ok()) return s;
+      return db.ExecScript("UPDATE schema_version SET version = 9");
     }
     if (*version != std::to_string(kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -1789,11 +1831,14 @@ absl::StatusOr<std::vector<v1::Case>> SqliteStore::ListCases(const CaseFilter& f
 
 absl::StatusOr<bool> SqliteStore::CaseHasDocument(std::string_view case_id,
                                                   std::string_view digest_hex) {
-  ReaderPool::Lease db = readers_->Acquire();
-  absl::StatusOr<Statement> stmt = (*db).Get(sqlite_internal::kSelectDocument);
-  if (!stmt.ok()) return stmt.status();
-  stmt->BindText(1, case_id).BindText(2, digest_hex);
-  return stmt->Step();
+  absl::StatusOr<std::vector<v1::TimelineEvent>> timeline = ReadTimeline(case_id);
+  if (!timeline.ok()) return timeline.status();
+  for (const v1::TimelineEvent& event : *timeline) {
+    for (const v1::DocumentRef& document : event.documents()) {
+      if (absl::BytesToHexString(document.digest().value()) == digest_hex) return true;
+    }
+  }
+  return false;
 }
 
 absl::StatusOr<std::optional<StoredEnvelope>> SqliteStore::ReadEnvelope(

@@ -126,8 +126,6 @@ class StoreTransaction {
   // deadlines that changed are rewritten.
   virtual absl::Status UpdateCase(const v1::Case& c, const v1::Case* stored) { return PutCase(c); }
   virtual absl::Status AppendTimelineEvent(const v1::TimelineEvent& event) = 0;
-  // Records that a document (by digest hex) belongs to a case, for download rights.
-  virtual absl::Status AddCaseDocument(std::string_view case_id, std::string_view digest_hex) = 0;
 
   virtual absl::StatusOr<std::optional<StoredEnvelope>> GetEnvelope(std::string_view envelope_id) = 0;
   // ALREADY_EXISTS if the id is taken.
@@ -223,6 +221,8 @@ class Store {
   // Timeline of a case in version order.
   virtual absl::StatusOr<std::vector<v1::TimelineEvent>> ReadTimeline(std::string_view case_id) = 0;
   virtual absl::StatusOr<std::vector<v1::Case>> ListCases(const CaseFilter& filter) = 0;
+  // Whether an accepted envelope of the case referred to the document (by the
+  // lowercase hex of its digest): its timeline event lists the documents.
   virtual absl::StatusOr<bool> CaseHasDocument(std::string_view case_id, std::string_view digest_hex) = 0;
   virtual absl::StatusOr<std::optional<StoredEnvelope>> ReadEnvelope(std::string_view envelope_id) = 0;
   // Unacknowledged deliveries of `agency` with sequence > `after_sequence`, in sequence order.

@@ -26,6 +26,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -338,17 +339,44 @@ TEST_F(StoreTest, TimelineInVersionOrder) {
   EXPECT_TRUE(none->empty());
 }
 
-TEST_F(StoreTest, CaseDocuments) {
+// A case has a document when one of its accepted envelopes referred to it:
+// the envelope's timeline event lists its documents.
+TEST_F(StoreTest, CaseDocumentsAreThoseItsTimelineLists) {
+  auto document = [](const std::string& digest) {
+    v1::DocumentRef ref;
+    ref.mutable_digest()->set_algorithm(v1::SHA256);
+    ref.mutable_digest()->set_value(digest);
+    return ref;
+  };
+  v1::TimelineEvent first;
+  first.set_case_id("case-1");
+  first.set_version(1);
+  *first.add_documents() = document("\xab\xcd");
+  v1::TimelineEvent second = first;
+  second.set_version(2);
+  second.clear_documents();
+  *second.add_documents() = document("\x01\x02");
+  *second.add_documents() = document("\xab\xcd");
+  v1::TimelineEvent other;
+  other.set_case_id("case-2");
+  other.set_version(1);
+  *other.add_documents() = document("\xff\xff");
   ASSERT_TRUE(store_
-                  ->WriteAndWait([](StoreTransaction& txn) -> absl::Status {
-                    if (absl::Status s = txn.AddCaseDocument("case-1", "abcd"); !s.ok()) return s;
-                    // Adding the same document again is harmless.
-                    return txn.AddCaseDocument("case-1", "abcd");
+                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                    for (const v1::TimelineEvent* e : {&first, &second, &other}) {
+                      if (absl::Status s = txn.AppendTimelineEvent(*e); !s.ok()) return s;
+                    }
+                    return absl::OkStatus();
                   })
                   .ok());
   EXPECT_EQ(store_->CaseHasDocument("case-1", "abcd").value_or(false), true);
+  EXPECT_EQ(store_->CaseHasDocument("case-1", "0102").value_or(false), true);
   EXPECT_EQ(store_->CaseHasDocument("case-1", "ffff").value_or(true), false);
+  EXPECT_EQ(store_->CaseHasDocument("case-1", "ABCD").value_or(true), false) << "digests are lowercase hex";
+  EXPECT_EQ(store_->CaseHasDocument("case-1", "abcd00").value_or(true), false);
+  EXPECT_EQ(store_->CaseHasDocument("case-2", "ffff").value_or(false), true);
   EXPECT_EQ(store_->CaseHasDocument("case-2", "abcd").value_or(true), false);
+  EXPECT_EQ(store_->CaseHasDocument("case-3", "abcd").value_or(true), false);
 }
 
 TEST_F(StoreTest, EnvelopePutAndDuplicate) {
@@ -1057,12 +1085,12 @@ TEST_F(StoreTest, RecoveryAfterReopen) {
   v1::TimelineEvent event;
   event.set_case_id("case-1");
   event.set_version(1);
+  event.add_documents()->mutable_digest()->set_value("\xab\xcd");
   uint64_t first_seq = 0;
   ASSERT_TRUE(store_
                   ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
                     if (auto s = txn.PutCase(SimpleCase("case-1")); !s.ok()) return s;
                     if (auto s = txn.AppendTimelineEvent(event); !s.ok()) return s;
-                    if (auto s = txn.AddCaseDocument("case-1", "abcd"); !s.ok()) return s;
                     if (auto s = txn.PutEnvelope(envelope); !s.ok()) return s;
                     if (auto s = txn.AppendAuditEntry(MakeAuditEntry(0)); !s.ok()) return s;
                     absl::StatusOr<uint64_t> seq = txn.AddDelivery(MakeDelivery("a", "case-1"));
@@ -1862,13 +1890,12 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"8"});
+            std::vector<std::string>{"9"});
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                      "'sqlite_%' ORDER BY name"),
-            (std::vector<std::string>{"audit", "audit_index", "case_deadlines", "case_documents",
-                                      "case_events", "case_parties", "cases", "deliveries",
-                                      "envelopes", "merkle_tree",
+            (std::vector<std::string>{"audit", "audit_index", "case_deadlines", "case_events", "case_parties", "cases", "deliveries",
+                                      "delivery_sequence_floor", "envelopes", "merkle_tree",
                                       "schema_version", "timeline", "tree_heads"}));
   EXPECT_EQ(RawQuery(dir.path(),
                      "SELECT name FROM sqlite_master WHERE type = 'index' AND name = "
@@ -1886,7 +1913,7 @@ TEST(StoreSchemaTest, VersionedWalSchema) {
 TEST(StoreSchemaTest, RefusesUnknownSchemaVersion) {
   TempDir dir;
   ASSERT_NE(OpenOrDie(dir.path()), nullptr);
-  RawQuery(dir.path(), "UPDATE schema_version SET version = 9");
+  RawQuery(dir.path(), "UPDATE schema_version SET version = 10");
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
 }
@@ -1911,7 +1938,7 @@ TEST(StoreSchemaTest, UpgradesVersion1FileInPlace) {
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"),
-            std::vector<std::string>{"8"});
+            std::vector<std::string>{"9"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name LIKE 'merkle%'"),
             std::vector<std::string>{"merkle_tree"});
   EXPECT_TRUE(store->ReadCase("case-v1").value().has_value());
@@ -1943,7 +1970,7 @@ TEST(StoreSchemaTest, UpgradesVersion4FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   absl::StatusOr<std::vector<v1::Delivery>> unpublished = store->ReadUnpublishedDeliveries(0, 10);
   ASSERT_TRUE(unpublished.ok()) << unpublished.status();
   ASSERT_EQ(unpublished->size(), 1u);
@@ -1966,7 +1993,7 @@ TEST(StoreSchemaTest, UpgradesVersion5FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   absl::StatusOr<std::vector<v1::Delivery>> pending = store->ReadPendingDeliveries("510100.psb", 0, 10);
   ASSERT_TRUE(pending.ok()) << pending.status();
   ASSERT_EQ(pending->size(), 1u);
@@ -1996,7 +2023,7 @@ TEST(StoreSchemaTest, UpgradesVersion6FileInPlace) {
 
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT name FROM pragma_table_info('case_parties') WHERE pk = 1"),
             std::vector<std::string>{"agency"});
   EXPECT_TRUE(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name = 'case_parties_by_agency'").empty());
@@ -2064,7 +2091,7 @@ TEST(StoreSchemaTest, UpgradesVersion7FileInPlace) {
                            "(1, 1, x'11'), (2, 0, x'20'), (0, 4, x'04')");
   std::unique_ptr<Store> store = OpenOrDie(dir.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"8"});
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
   EXPECT_EQ(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE name LIKE 'merkle%'"),
             std::vector<std::string>{"merkle_tree"});
   // Post-order: the nodes in the order they were created.
@@ -2088,6 +2115,115 @@ TEST(StoreSchemaTest, Version7NodeOutsideAnyTreeIsDataLoss) {
     EXPECT_THAT(std::string(store.status().message()), ::testing::HasSubstr("level " + bad.substr(0, bad.find(',')) + ", index"));
     EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
     EXPECT_EQ(RawQuery(dir.path(), "SELECT count(*) FROM merkle_nodes"), std::vector<std::string>{"2"});
+  }
+}
+
+// Deliveries are numbered without AUTOINCREMENT (version 9): no
+// sqlite_sequence row is written, and numbering goes on across reopens.
+TEST(StoreSchemaTest, DeliverySequencesWithoutAutoincrement) {
+  TempDir dir;
+  auto add = [&](Store& store) {
+    absl::StatusOr<uint64_t> seq = 0;
+    EXPECT_TRUE(store
+                    .WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                      seq = txn.AddDelivery(MakeDelivery("510100.psb", "case-s"));
+                      return seq.status();
+                    })
+                    .ok());
+    return seq.value_or(0);
+  };
+  {
+    std::unique_ptr<Store> store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(add(*store), 1u);
+    EXPECT_EQ(add(*store), 2u);
+  }
+  EXPECT_THAT(RawQuery(dir.path(), "SELECT sql FROM sqlite_master WHERE name = 'deliveries'").at(0),
+              ::testing::Not(::testing::HasSubstr("AUTOINCREMENT")));
+  EXPECT_EQ(RawQuery(dir.path(), "SELECT count(*) FROM sqlite_sequence WHERE name = 'deliveries'"),
+            std::vector<std::string>{"0"});
+  std::unique_ptr<Store> store = OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(add(*store), 3u);
+}
+
+// Turns a store written at version 9 into the version 8 layout: deliveries
+// with AUTOINCREMENT, whose sqlite_sequence says `sequence`, and the table of
+// case documents.
+void WriteVersion8Deliveries(const std::string& dir, int sequence, bool outbox_index) {
+  for (const char* sql : {
+           "CREATE TABLE deliveries_v8 (seq INTEGER PRIMARY KEY AUTOINCREMENT, agency TEXT NOT NULL, "
+           "acked INTEGER NOT NULL DEFAULT 0, proto BLOB NOT NULL, published INTEGER NOT NULL DEFAULT 0, "
+           "envelope_ref TEXT)",
+           "INSERT INTO deliveries_v8 SELECT seq, agency, acked, proto, published, envelope_ref FROM deliveries",
+           "DROP TABLE deliveries",
+           "ALTER TABLE deliveries_v8 RENAME TO deliveries",
+           "CREATE INDEX deliveries_by_agency ON deliveries(agency, acked, seq)",
+           "DROP TABLE delivery_sequence_floor",
+           "CREATE TABLE case_documents (case_id TEXT NOT NULL, digest_hex TEXT NOT NULL, "
+           "PRIMARY KEY (case_id, digest_hex)) WITHOUT ROWID",
+           "INSERT INTO case_documents VALUES('case-v8', 'abcd')",
+           "UPDATE schema_version SET version = 8",
+       }) {
+    RawQuery(dir, sql);
+  }
+  if (outbox_index) RawQuery(dir, "CREATE INDEX deliveries_unpublished ON deliveries(seq) WHERE published = 0");
+  RawQuery(dir, absl::StrCat("UPDATE sqlite_sequence SET seq = ", sequence, " WHERE name = 'deliveries'").c_str());
+}
+
+// A version 8 file keeps every delivery as it was, and its next sequence is
+// past anything AUTOINCREMENT handed out, also when the newest rows had been
+// deleted by hand. Its case documents table goes: the timeline lists them.
+TEST(StoreSchemaTest, UpgradesVersion8FileInPlace) {
+  for (const auto& [sequence, outbox_index, next] : {std::tuple{3, true, 4}, std::tuple{10, false, 11}}) {
+    SCOPED_TRACE(absl::StrCat("sqlite_sequence ", sequence));
+    TempDir dir;
+    {
+      std::unique_ptr<Store> store = OpenOrDie(dir.path());
+      ASSERT_NE(store, nullptr);
+      ASSERT_TRUE(store
+                      ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                        for (const char* agency : {"510100.psb", "510100.pro", "510100.psb"}) {
+                          if (auto seq = txn.AddDelivery(MakeDelivery(agency, "case-v8")); !seq.ok()) return seq.status();
+                        }
+                        return absl::OkStatus();
+                      })
+                      .ok());
+      ASSERT_TRUE(store->WriteAndWait([](StoreTransaction& txn) { return txn.MarkDeliveriesPublished({2}); }).ok());
+      ASSERT_TRUE(store
+                      ->WriteAndWait([](StoreTransaction& txn) {
+                        return txn.AcknowledgeDeliveries("510100.psb", 1).status();
+                      })
+                      .ok());
+    }
+    const char* kRows = "SELECT group_concat(seq || ':' || agency || ':' || acked || ':' || published || ':' || "
+                        "hex(proto), ' ') FROM (SELECT * FROM deliveries ORDER BY seq)";
+    const std::vector<std::string> rows = RawQuery(dir.path(), kRows);
+    WriteVersion8Deliveries(dir.path(), sequence, outbox_index);
+
+    std::unique_ptr<Store> store = OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(RawQuery(dir.path(), "SELECT version FROM schema_version"), std::vector<std::string>{"9"});
+    EXPECT_THAT(RawQuery(dir.path(), "SELECT sql FROM sqlite_master WHERE name = 'deliveries'").at(0),
+                ::testing::Not(::testing::HasSubstr("AUTOINCREMENT")));
+    EXPECT_EQ(RawQuery(dir.path(), kRows), rows);
+    EXPECT_EQ(RawQuery(dir.path(), "SELECT count(*) FROM sqlite_master WHERE name = 'case_documents'"),
+              std::vector<std::string>{"0"});
+    EXPECT_EQ(RawQuery(dir.path(), "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+                                   "'deliveries' ORDER BY name"),
+              outbox_index ? (std::vector<std::string>{"deliveries_by_agency", "deliveries_unpublished"})
+                           : (std::vector<std::string>{"deliveries_by_agency"}));
+    EXPECT_EQ(store->ReadPendingDeliveries("510100.psb", 0, 10).value().size(), 1u);
+    EXPECT_EQ(store->CountUnpublishedDeliveries().value(), 2u);
+    absl::StatusOr<uint64_t> seq = 0;
+    ASSERT_TRUE(store
+                    ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+                      seq = txn.AddDelivery(MakeDelivery("510100.court", "case-v8"));
+                      return seq.status();
+                    })
+                    .ok());
+    EXPECT_EQ(seq.value_or(0), static_cast<uint64_t>(next));
+    EXPECT_EQ(RawQuery(dir.path(), "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
   }
 }
 
