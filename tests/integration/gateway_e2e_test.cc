@@ -7,6 +7,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "gateway/config.h"
 #include "security/certificate.h"
@@ -126,6 +127,20 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
     EXPECT_FALSE(reader->Read(&chunk));
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
   }
+  {
+    // A stored document that no envelope of the case referred to is not the case's.
+    const v1::DocumentRef other = testing::StandardDocument(v1::FILING_NOTICE);
+    grpc::ClientContext ctx;
+    v1::DownloadRequest req;
+    *req.mutable_digest() = other.digest();
+    req.set_case_id("C-1");
+    auto reader = psb->documents().Download(&ctx, req);
+    v1::DownloadChunk chunk;
+    EXPECT_FALSE(reader->Read(&chunk));
+    const grpc::Status status = reader->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_NE(status.error_message().find("case 'C-1' has no document"), std::string::npos) << status.error_message();
+  }
 
   // The PSB's receipt (回执) reaches the EPB.
   v1::Envelope ack = testing::ActionEnvelope("C-1", "receipt");
@@ -164,6 +179,28 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
   EXPECT_EQ(full->timeline(2).action(), "filing");
   EXPECT_EQ(full->timeline(2).from_state(), v1::RECEIVED);
   EXPECT_EQ(full->timeline(0).documents_size(), 3);
+}
+
+// Without a bus nothing reads the relay's outbox index, so the gateway's store
+// does not keep one (SqliteStoreOptions::outbox_index), while the deliveries
+// themselves are stored as always.
+TEST_F(GatewayE2eTest, AGatewayWithoutABusKeepsNoOutboxIndex) {
+  Transfer("C-OUTBOX");
+  const std::string path = gateway_.config().data_dir() + "/caselink.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK) << path;
+  auto count = [db](const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+      n = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return n;
+  };
+  EXPECT_EQ(count("SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_unpublished'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE envelope_ref IS NOT NULL"), 2);  // the PSB and the procuratorate
+  sqlite3_close(db);
 }
 
 TEST_F(GatewayE2eTest, NonFilingIsTheOtherLegalDecision) {
