@@ -56,6 +56,20 @@ class GatewayE2eTest : public ::testing::Test {
     return resp.ok() ? resp->case_() : v1::Case();
   }
 
+  // Downloads a document of a case as `client`; `bytes` gets what arrived.
+  static grpc::Status Download(AgencyClient& client, const v1::Digest& digest, const std::string& case_id,
+                               std::string* bytes) {
+    grpc::ClientContext ctx;
+    v1::DownloadRequest req;
+    *req.mutable_digest() = digest;
+    req.set_case_id(case_id);
+    auto reader = client.documents().Download(&ctx, req);
+    bytes->clear();
+    v1::DownloadChunk chunk;
+    while (reader->Read(&chunk)) *bytes += chunk.data();
+    return reader->Finish();
+  }
+
   TestGateway gateway_;
 };
 
@@ -103,44 +117,18 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
   ASSERT_TRUE(psb->Acknowledge(psb_inbox[0].sequence()).ok());
   ASSERT_TRUE(pro->Acknowledge(pro_inbox[0].sequence()).ok());
 
-  // The PSB may fetch the transfer's document; the court, not a party, may not.
-  {
-    grpc::ClientContext ctx;
-    v1::DownloadRequest req;
-    *req.mutable_digest() = letter->digest();
-    req.set_case_id("C-1");
-    auto reader = psb->documents().Download(&ctx, req);
-    std::string bytes;
-    v1::DownloadChunk chunk;
-    while (reader->Read(&chunk)) bytes += chunk.data();
-    ASSERT_TRUE(reader->Finish().ok());
-    EXPECT_EQ(bytes, "案件移送书全文");
-  }
-  {
-    auto court = gateway_.Client("510100.court");
-    grpc::ClientContext ctx;
-    v1::DownloadRequest req;
-    *req.mutable_digest() = letter->digest();
-    req.set_case_id("C-1");
-    auto reader = court->documents().Download(&ctx, req);
-    v1::DownloadChunk chunk;
-    EXPECT_FALSE(reader->Read(&chunk));
-    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  }
-  {
-    // A stored document that no envelope of the case referred to is not the case's.
-    const v1::DocumentRef other = testing::StandardDocument(v1::FILING_NOTICE);
-    grpc::ClientContext ctx;
-    v1::DownloadRequest req;
-    *req.mutable_digest() = other.digest();
-    req.set_case_id("C-1");
-    auto reader = psb->documents().Download(&ctx, req);
-    v1::DownloadChunk chunk;
-    EXPECT_FALSE(reader->Read(&chunk));
-    const grpc::Status status = reader->Finish();
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
-    EXPECT_NE(status.error_message().find("case 'C-1' has no document"), std::string::npos) << status.error_message();
-  }
+  // The PSB may fetch the transfer's document; the court, not a party, may not;
+  // and a stored document that no envelope of the case referred to is not the case's.
+  std::string bytes;
+  EXPECT_TRUE(Download(*psb, letter->digest(), "C-1", &bytes).ok());
+  EXPECT_EQ(bytes, "案件移送书全文");
+  EXPECT_EQ(Download(*gateway_.Client("510100.court"), letter->digest(), "C-1", &bytes).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  const grpc::Status not_the_case =
+      Download(*psb, testing::StandardDocument(v1::FILING_NOTICE).digest(), "C-1", &bytes);
+  EXPECT_EQ(not_the_case.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(not_the_case.error_message().find("case 'C-1' has no document"), std::string::npos)
+      << not_the_case.error_message();
 
   // The PSB's receipt (回执) reaches the EPB.
   v1::Envelope ack = testing::ActionEnvelope("C-1", "receipt");
