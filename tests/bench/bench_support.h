@@ -46,16 +46,20 @@ class TempDir {
 
 // Prints like the console reporter and keeps, by benchmark name, the operations per CPU
 // second (as `openssl speed` divides by CPU time) and every user counter
-// ("items_per_second" and the benchmark's own).
+// ("items_per_second" and the benchmark's own). With --benchmark_repetitions the median
+// of the repetitions stands for the benchmark; it is also all that
+// --benchmark_report_aggregates_only reports. The library reports it after the runs.
 class RateCollector : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
+      const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+      if ((run.run_type != Run::RT_Iteration && !median) || run.error_occurred) continue;
+      const std::string name = run.run_name.str();
       if (run.cpu_accumulated_time > 0) {
-        cpu_rates_[run.benchmark_name()] = static_cast<double>(run.iterations) / run.cpu_accumulated_time;
+        cpu_rates_[name] = static_cast<double>(run.iterations) / run.cpu_accumulated_time;
       }
-      for (const auto& [counter, value] : run.counters) counters_[{run.benchmark_name(), counter}] = value.value;
+      for (const auto& [counter, value] : run.counters) counters_[{name, counter}] = value.value;
     }
     ConsoleReporter::ReportRuns(runs);
   }
