@@ -106,6 +106,17 @@ v1::Delivery MakeDelivery(const std::string& agency, const std::string& case_id)
   return d;
 }
 
+// Adds one delivery in a work of its own: its sequence, or why it was not stored.
+absl::StatusOr<uint64_t> AddDeliveryAndWait(Store& store, const std::string& agency, const std::string& case_id) {
+  absl::StatusOr<uint64_t> seq = absl::InternalError("the work did not run");
+  absl::Status written = store.WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
+    seq = txn.AddDelivery(MakeDelivery(agency, case_id));
+    return seq.status();
+  });
+  if (!written.ok()) return written;
+  return seq;
+}
+
 v1::AuditEntry MakeAuditEntry(uint64_t index) {
   v1::AuditEntry e;
   e.set_index(index);
@@ -1459,13 +1470,8 @@ TEST_F(StoreTest, WorksOfAGroupContinueEachOthersAuditLogAndDeliverySequence) {
   EXPECT_EQ(sequences, (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(RawQuery(dir_.path(), "SELECT count(*) FROM audit"), std::vector<std::string>{"2"});
   // The next group starts from what the database holds.
-  absl::StatusOr<uint64_t> next = 0;
-  ASSERT_TRUE(store_
-                  ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
-                    next = txn.AddDelivery(MakeDelivery("510100.pro", "case-3"));
-                    return next.status();
-                  })
-                  .ok());
+  absl::StatusOr<uint64_t> next = AddDeliveryAndWait(*store_, "510100.pro", "case-3");
+  ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(*next, 4u);
 }
 
@@ -2122,14 +2128,9 @@ TEST(StoreSchemaTest, Version7NodeOutsideAnyTreeIsDataLoss) {
 // sqlite_sequence row is written, and numbering goes on across reopens.
 TEST(StoreSchemaTest, DeliverySequencesWithoutAutoincrement) {
   TempDir dir;
-  auto add = [&](Store& store) {
-    absl::StatusOr<uint64_t> seq = 0;
-    EXPECT_TRUE(store
-                    .WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
-                      seq = txn.AddDelivery(MakeDelivery("510100.psb", "case-s"));
-                      return seq.status();
-                    })
-                    .ok());
+  auto add = [](Store& store) {
+    absl::StatusOr<uint64_t> seq = AddDeliveryAndWait(store, "510100.psb", "case-s");
+    EXPECT_TRUE(seq.ok()) << seq.status();
     return seq.value_or(0);
   };
   {
@@ -2215,14 +2216,9 @@ TEST(StoreSchemaTest, UpgradesVersion8FileInPlace) {
                            : (std::vector<std::string>{"deliveries_by_agency"}));
     EXPECT_EQ(store->ReadPendingDeliveries("510100.psb", 0, 10).value().size(), 1u);
     EXPECT_EQ(store->CountUnpublishedDeliveries().value(), 2u);
-    absl::StatusOr<uint64_t> seq = 0;
-    ASSERT_TRUE(store
-                    ->WriteAndWait([&](StoreTransaction& txn) -> absl::Status {
-                      seq = txn.AddDelivery(MakeDelivery("510100.court", "case-v8"));
-                      return seq.status();
-                    })
-                    .ok());
-    EXPECT_EQ(seq.value_or(0), static_cast<uint64_t>(next));
+    absl::StatusOr<uint64_t> seq = AddDeliveryAndWait(*store, "510100.court", "case-v8");
+    ASSERT_TRUE(seq.ok()) << seq.status();
+    EXPECT_EQ(*seq, static_cast<uint64_t>(next));
     EXPECT_EQ(RawQuery(dir.path(), "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
   }
 }
