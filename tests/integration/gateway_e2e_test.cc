@@ -7,7 +7,6 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "gateway/config.h"
 #include "security/certificate.h"
@@ -174,21 +173,10 @@ TEST_F(GatewayE2eTest, TransferReceiptFilingReachEveryAgencyWithVerifiableSignat
 // themselves are stored as always.
 TEST_F(GatewayE2eTest, AGatewayWithoutABusKeepsNoOutboxIndex) {
   Transfer("C-OUTBOX");
-  const std::string path = gateway_.config().data_dir() + "/caselink.db";
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK) << path;
-  auto count = [db](const char* sql) {
-    sqlite3_stmt* stmt = nullptr;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
-      n = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-    return n;
-  };
-  EXPECT_EQ(count("SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_unpublished'"), 0);
-  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE envelope_ref IS NOT NULL"), 2);  // the PSB and the procuratorate
-  sqlite3_close(db);
+  EXPECT_EQ(testing::QueryStoreFile(gateway_, "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_unpublished'"),
+            0);
+  // The PSB's and the procuratorate's.
+  EXPECT_EQ(testing::QueryStoreFile(gateway_, "SELECT count(*) FROM deliveries WHERE envelope_ref IS NOT NULL"), 2);
 }
 
 TEST_F(GatewayE2eTest, NonFilingIsTheOtherLegalDecision) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include <google/protobuf/util/time_util.h>
+#include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
@@ -373,6 +374,21 @@ std::vector<v1::Delivery> ReadDeliveries(AgencyClient& client, size_t max, absl:
   ctx.TryCancel();
   reader->Finish();
   return out;
+}
+
+int64_t QueryStoreFile(const TestGateway& gateway, const char* sql) {
+  const std::string path = gateway.config().data_dir() + "/caselink.db";
+  sqlite3* db = nullptr;
+  int64_t value = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+      value = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return value;
 }
 
 }  // namespace caselink::testing

@@ -72,6 +72,8 @@ class TestGateway {
   std::string target() const { return "127.0.0.1:" + std::to_string(server_->port()); }
   const std::string& pki_dir() const { return pki_dir_; }
   const v1::GatewayConfig& config() const { return config_; }
+  // The configuration the next Start() uses, e.g. a bus for a gateway that ran without one.
+  v1::GatewayConfig& mutable_config() { return config_; }
   Store& store() { return server_->store(); }
   GatewayServer& server() { return *server_; }
   std::unique_ptr<AgencyClient> Client(const std::string& agency_id);
@@ -115,6 +117,11 @@ absl::Status SeedStandardDocuments(BlobStore& blobs);
 // Adds a standard document of every type the table requires for the
 // envelope's action and decision (in any state) that it does not carry yet.
 void AddRequiredDocuments(v1::Envelope& envelope);
+
+// The first column of the first row `sql` returns from the gateway's store
+// file, read on a connection of its own (e.g. what its schema holds); -1 when
+// the query fails or returns no row.
+int64_t QueryStoreFile(const TestGateway& gateway, const char* sql);
 
 // A transfer of `case_id` from 510100.epb with the required documents.
 v1::Envelope TransferEnvelope(const std::string& case_id);

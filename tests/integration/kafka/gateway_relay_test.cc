@@ -113,6 +113,18 @@ class GatewayRelayTest : public ::testing::Test {
     return std::move(*AgencyClient::Create(*identity, "127.0.0.1:" + std::to_string(port)));
   }
 
+  // Every row is eventually marked published: the backlog drains to zero.
+  static void ExpectOutboxDrains(testing::TestGateway& gateway) {
+    absl::StatusOr<uint64_t> backlog;
+    for (int i = 0; i < 100; ++i) {
+      backlog = gateway.store().CountUnpublishedDeliveries();
+      if (backlog.ok() && *backlog == 0) break;
+      absl::SleepFor(absl::Milliseconds(100));  // marks commit asynchronously after the reports
+    }
+    ASSERT_TRUE(backlog.ok()) << backlog.status();
+    EXPECT_EQ(*backlog, 0u);
+  }
+
   std::string bootstrap_;
   std::string prefix_;
   testing::LogCollector log_;
@@ -188,14 +200,40 @@ TEST_F(GatewayRelayTest, SubmittedTransfersReachInboxTopicsSignedAndInCaseOrder)
   EXPECT_EQ(event_ids.size(), cases.size());
 
   // Every row is eventually marked published: the backlog drains to zero.
-  absl::StatusOr<uint64_t> backlog;
-  for (int i = 0; i < 100; ++i) {
-    backlog = gateway.store().CountUnpublishedDeliveries();
-    if (backlog.ok() && *backlog == 0) break;
-    absl::SleepFor(absl::Milliseconds(100));  // marks commit asynchronously after the reports
+  ExpectOutboxDrains(gateway);
+}
+
+// A gateway without a bus keeps no outbox index, and its deliveries stay
+// unpublished. Given a bus at its next start, it builds the index again and
+// relays every delivery it stored meanwhile, in case order.
+TEST_F(GatewayRelayTest, DeliveriesStoredWithoutABusAreRelayedOnceABusIsConfigured) {
+  testing::TestGateway gateway(testing::MakeTempDir());
+  ASSERT_TRUE(gateway.config().kafka().bootstrap_servers().empty());
+  auto epb = gateway.Client("510100.epb");
+  std::vector<std::string> cases;
+  for (int i = 0; i < 3; ++i) {
+    cases.push_back(absl::StrCat("LATE-BUS-", i));
+    auto response = gateway.Submit(*epb, testing::TransferEnvelope(cases.back()));
+    ASSERT_TRUE(response.ok()) << response.status();
   }
-  ASSERT_TRUE(backlog.ok()) << backlog.status();
-  EXPECT_EQ(*backlog, 0u);
+  epb.reset();
+  const char* kOutboxIndex = "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_unpublished'";
+  EXPECT_EQ(testing::QueryStoreFile(gateway, kOutboxIndex), 0);
+  gateway.Stop();
+
+  gateway.mutable_config().mutable_kafka()->set_bootstrap_servers(bootstrap_);
+  gateway.mutable_config().mutable_kafka()->set_topic_prefix(prefix_);
+  gateway.Start();
+  EXPECT_EQ(testing::QueryStoreFile(gateway, kOutboxIndex), 1);
+  for (const std::string agency : {"510100.psb", "510100.pro"}) {
+    std::vector<testing::ConsumedRecord> records = Consume(InboxTopic(prefix_, agency), cases.size());
+    ASSERT_EQ(records.size(), cases.size()) << agency;
+    for (size_t i = 0; i < records.size(); ++i) {
+      EXPECT_EQ(records[i].key, cases[i]) << agency;
+      EXPECT_EQ(Header(records[i], "kind"), "envelope");
+    }
+  }
+  ExpectOutboxDrains(gateway);
 }
 
 std::string EnvValue(const std::string& name) {
