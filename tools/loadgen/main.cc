@@ -31,6 +31,7 @@
 #include "tools/client/agency_client.h"
 #include "tools/devpki/dev_pki.h"
 #include "tools/loadgen/crypto_ceiling.h"
+#include "tools/loadgen/disk_probe.h"
 #include "tools/loadgen/driver.h"
 #include "tools/loadgen/process_stats.h"
 #include "tools/loadgen/produce_baseline.h"
@@ -106,13 +107,24 @@ embedded gateway only:
   --kafka-partitions N    partitions of the run's topics (default 3)
   --drain-timeout SECONDS how long to wait for the outbox to drain (default 180)
 
+the disk, a same-run baseline for latency:
+  --disk-probe-dir DIR    a directory on the store's filesystem where a probe
+                          writes 4 KiB and fdatasyncs it every 5 ms during the
+                          run (default with --embedded-gateway: the gateway's
+                          data dir; otherwise no probe). Reports how long the
+                          disk held the syncs up and, in open loop, the p99
+                          floor those stalls put under the schedule for any
+                          store that answers only after a sync
+  --disk-baseline SECONDS the same probe alone, for this long before the run
+  --no-disk-probe         no probe
+
 output:
   --json                  one JSON object on stdout instead of the report
   --no-ceiling            skip the crypto ceiling
 
 --median summarises results written with --json: median, min and max of
 throughput, ratio to the ceiling, latency percentiles, errors, gateway CPU and
-peak RSS; --figure NAME prints only the median of that figure (e.g.
+peak RSS, and the disk's stalls and p99 floor; --figure NAME prints only the median of that figure (e.g.
 throughput_per_second), for scripts.
 )";
 
@@ -133,6 +145,13 @@ const char* const kCodeNames[17] = {"OK",
                                     "UNAVAILABLE",
                                     "DATA_LOSS",
                                     "UNAUTHENTICATED"};
+
+// The disk probe's samples are judged against the embedded half-rate latency
+// target: a sync that takes longer is a stall, and the floor is for the p99.
+constexpr double kDiskStallThresholdMs = 10;
+constexpr double kDiskFloorQuantile = 0.99;
+constexpr absl::Duration kDiskProbeInterval = absl::Milliseconds(5);
+constexpr size_t kDiskProbeWriteBytes = 4096;
 
 // Envelopes are signed before the run; the whole run must fit in the
 // gateway's created_at window with room for the signing itself.
@@ -165,6 +184,9 @@ struct Options {
   double drain_timeout_seconds = 180;
   bool json = false;
   bool ceiling = true;
+  bool disk_probe = true;
+  std::string disk_probe_dir;
+  double disk_baseline_seconds = 0;
   std::vector<std::string> median_files;
   std::string figure;  // --median: print only this figure's median
 };
@@ -303,6 +325,12 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       o.json = true;
     } else if (name == "--no-ceiling") {
       o.ceiling = false;
+    } else if (name == "--disk-probe-dir") {
+      s = text(o.disk_probe_dir);
+    } else if (name == "--disk-baseline") {
+      s = number(o.disk_baseline_seconds);
+    } else if (name == "--no-disk-probe") {
+      o.disk_probe = false;
     } else {
       s = absl::InvalidArgumentError(absl::StrCat("unknown argument '", args[i], "' (see --help)"));
     }
@@ -330,6 +358,15 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   if (o.envelope_bytes > 512 * 1024) return absl::InvalidArgumentError("--envelope-bytes is at most 524288");
   if (o.timeout_seconds <= 0) return absl::InvalidArgumentError("--timeout must be > 0");
   if (o.kafka_partitions < 1) return absl::InvalidArgumentError("--kafka-partitions must be >= 1");
+  if (o.disk_baseline_seconds < 0 || o.disk_baseline_seconds > 600) {
+    return absl::InvalidArgumentError("--disk-baseline is a number of seconds from 0 to 600");
+  }
+  if (!o.disk_probe && (!o.disk_probe_dir.empty() || o.disk_baseline_seconds > 0)) {
+    return absl::InvalidArgumentError("--no-disk-probe goes with neither --disk-probe-dir nor --disk-baseline");
+  }
+  if (!o.embedded && o.disk_baseline_seconds > 0 && o.disk_probe_dir.empty()) {
+    return absl::InvalidArgumentError("--disk-baseline needs --disk-probe-dir DIR with an external gateway");
+  }
   return o;
 }
 
@@ -488,6 +525,37 @@ std::pair<size_t, size_t> VerifyReceipts(const std::string& pki, const RunResult
   return {r.receipts.size(), good};
 }
 
+json DiskStallsJson(const DiskProbeSamples& samples) {
+  const DiskStalls d = SummarizeDiskSyncs(samples.sync_ms, samples.seconds, kDiskStallThresholdMs, kDiskFloorQuantile);
+  json j{{"syncs", d.syncs},
+         {"seconds", samples.seconds},
+         {"p50_ms", d.p50_ms},
+         {"p99_ms", d.p99_ms},
+         {"max_ms", d.max_ms},
+         {"stalls", d.stalls},
+         {"stall_ms", d.stall_ms},
+         {"share_beyond_threshold", d.share_beyond_threshold},
+         {"p99_floor_ms", d.latency_floor_ms}};
+  if (!samples.error.ok()) j["error"] = samples.error.ToString();
+  return j;
+}
+
+void PrintDiskStalls(const char* label, const std::string& when, const json& disk, const json& s, bool floor) {
+  std::printf("%-12s%s-byte fdatasync every %.0f ms %s: %llu syncs, p50 %.2f  p99 %.2f  max %.1f ms; "
+              "%llu over %.0f ms (%.0f ms in all)\n",
+              label, disk["write_bytes"].dump().c_str(), disk["interval_ms"].get<double>(), when.c_str(),
+              s["syncs"].get<unsigned long long>(), s["p50_ms"].get<double>(), s["p99_ms"].get<double>(),
+              s["max_ms"].get<double>(), s["stalls"].get<unsigned long long>(), disk["stall_threshold_ms"].get<double>(),
+              s["stall_ms"].get<double>());
+  if (floor) {
+    std::printf("            %.2f%% of an even schedule arrives where no sync finishes within %.0f ms: "
+                "p99 floor %.1f ms for any store that answers after a sync\n",
+                100 * s["share_beyond_threshold"].get<double>(), disk["stall_threshold_ms"].get<double>(),
+                s["p99_floor_ms"].get<double>());
+  }
+  if (s.contains("error")) std::printf("            (the probe stopped early: %s)\n", s["error"].get<std::string>().c_str());
+}
+
 void PrintReport(const json& j) {
   const json& run = j["run"];
   const json& gw = j["gateway"];
@@ -597,6 +665,14 @@ void PrintReport(const json& j) {
                 r["inbox_records_per_handoff"].get<double>(), r["seconds_to_drained"].get<double>(), r["records_per_second"].get<double>(),
                 r["inbox_records_per_second"].get<double>());
   }
+  if (j.contains("disk")) {
+    const json& d = j["disk"];
+    if (d.contains("beside_run")) PrintDiskStalls("disk:", "beside the run", d, d["beside_run"], j["loop"] == "open");
+    if (d.contains("alone")) {
+      PrintDiskStalls("disk alone:", absl::StrFormat("for %.0f s before the run", d["alone"]["seconds"].get<double>()), d,
+                      d["alone"], j["loop"] == "open");
+    }
+  }
   std::printf("receipts:   %llu of %llu sampled gateway signatures verify\n",
               j["receipts"]["verified"].get<unsigned long long>(), j["receipts"]["checked"].get<unsigned long long>());
 }
@@ -647,6 +723,9 @@ int Median(const Options& o) {
       {"writer_handoffs_per_commit", "/store_writer/handoffs_per_commit"},
       {"writer_group_share", "/store_writer/group_share"},
       {"writer_tail_share", "/store_writer/tail_share"},
+      {"disk_sync_max_ms", "/disk/beside_run/max_ms"},
+      {"disk_stall_ms", "/disk/beside_run/stall_ms"},
+      {"disk_p99_floor_ms", "/disk/beside_run/p99_floor_ms"},
   };
   std::map<std::string, std::vector<double>> values;
   for (const std::string& path : o.median_files) {
@@ -857,6 +936,25 @@ int Main(int argc, char** argv) {
     result["kafka"]["page_cache_sync_seconds"] = absl::ToDoubleSeconds(absl::Now() - sync_start);
   }
 
+  // The disk probe: where the store's files are, or where it was told.
+  DiskProbeOptions disk;
+  disk.interval = kDiskProbeInterval;
+  disk.write_bytes = kDiskProbeWriteBytes;
+  if (o.disk_probe) disk.dir = !o.disk_probe_dir.empty() ? o.disk_probe_dir : o.embedded ? embedded.dir + "/data" : "";
+  if (!disk.dir.empty()) {
+    result["disk"] = {{"dir", disk.dir.string()},
+                      {"interval_ms", absl::ToDoubleMilliseconds(disk.interval)},
+                      {"write_bytes", disk.write_bytes},
+                      {"stall_threshold_ms", kDiskStallThresholdMs}};
+  }
+  if (!disk.dir.empty() && o.disk_baseline_seconds > 0) {
+    Progress(absl::StrFormat("probing the disk alone for %.0f s", o.disk_baseline_seconds));
+    absl::StatusOr<std::unique_ptr<DiskProbe>> alone = DiskProbe::Start(disk);
+    if (!alone.ok()) return Fail(alone.status());
+    absl::SleepFor(absl::Seconds(o.disk_baseline_seconds));
+    result["disk"]["alone"] = DiskStallsJson((*alone)->Stop());
+  }
+
   Progress(absl::StrCat("pre-signing ", requests, " envelopes"));
   WorkloadOptions w;
   w.kind = o.workload;
@@ -882,8 +980,15 @@ int Main(int argc, char** argv) {
   const std::map<int, ThreadCpu> threads_before = pid > 0 ? ReadThreadCpu(pid) : std::map<int, ThreadCpu>();
   const double load_before = LoadAverage1m();
   const std::optional<SqliteStore::WriterActivity> writer_before = StoreWriterActivity(embedded);
+  std::unique_ptr<DiskProbe> probe;
+  if (!disk.dir.empty()) {
+    absl::StatusOr<std::unique_ptr<DiskProbe>> started = DiskProbe::Start(disk);
+    if (!started.ok()) return Fail(started.status());
+    probe = *std::move(started);
+  }
   const absl::Time run_start = absl::Now();
   const RunResult r = RunLoad(stubs, *workload, driver);
+  if (probe) result["disk"]["beside_run"] = DiskStallsJson(probe->Stop());
   const std::optional<SqliteStore::WriterActivity> writer_after = StoreWriterActivity(embedded);
   const double load_after = LoadAverage1m();
   std::optional<uint64_t> backlog_at_end;
