@@ -266,6 +266,8 @@ void LoadDriver::CloseStreams(RunResult& out) {
       const SubmitStreamCall::Counters c = stream->counters();
       out.stream_messages += c.request_messages;
       out.stream_envelopes_written += c.envelopes_written;
+      out.stream_answer_messages += c.answer_messages;
+      out.stream_answers_read += c.answers_read;
       out.stray_answers += c.stray_answers;
       if (!status.ok()) {
         if (out.failed_streams++ == 0) {

@@ -69,6 +69,8 @@ struct RunResult {
   // Stream API only.
   uint64_t stream_messages = 0;            // SubmitStreamRequests written
   uint64_t stream_envelopes_written = 0;   // envelopes in them
+  uint64_t stream_answer_messages = 0;     // SubmitStreamResponses read
+  uint64_t stream_answers_read = 0;        // answers in them
   uint64_t stray_answers = 0;              // answers with an index never sent or answered twice (must be 0)
   uint64_t failed_streams = 0;             // streams that ended with a status other than OK
   int first_stream_error_code = 0;         // grpc::StatusCode of the first of them

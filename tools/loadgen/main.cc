@@ -617,9 +617,11 @@ void PrintReport(const json& j) {
   }
   if (run.contains("stream")) {
     const json& st = run["stream"];
-    std::printf("stream:     %llu envelopes in %llu messages (%.1f per message), %llu stray answers, %llu failed stream(s)%s\n",
+    std::printf("stream:     %llu envelopes in %llu messages (%.1f per message), answers in %llu (%.1f per message), "
+                "%llu stray answers, %llu failed stream(s)%s\n",
                 st["envelopes_written"].get<unsigned long long>(), st["request_messages"].get<unsigned long long>(),
-                st["envelopes_per_message"].get<double>(), st["stray_answers"].get<unsigned long long>(),
+                st["envelopes_per_message"].get<double>(), st["answer_messages"].get<unsigned long long>(),
+                st["answers_per_message"].get<double>(), st["stray_answers"].get<unsigned long long>(),
                 st["failed_streams"].get<unsigned long long>(),
                 st.contains("first_failure") ? absl::StrCat(" (first: ", st["first_failure"].get<std::string>(), ")").c_str()
                                              : "");
@@ -720,6 +722,7 @@ int Median(const Options& o) {
       {"gateway_peak_rss_mib", "/gateway/peak_rss_mib"},
       {"load_average_1m_at_end", "/run/load_average_1m/end"},
       {"stream_envelopes_per_message", "/run/stream/envelopes_per_message"},
+      {"stream_answers_per_message", "/run/stream/answers_per_message"},
       {"writer_handoffs_per_commit", "/store_writer/handoffs_per_commit"},
       {"writer_group_share", "/store_writer/group_share"},
       {"writer_tail_share", "/store_writer/tail_share"},
@@ -1028,6 +1031,9 @@ int Main(int argc, char** argv) {
                      {"envelopes_written", r.stream_envelopes_written},
                      {"envelopes_per_message",
                       r.stream_messages > 0 ? static_cast<double>(r.stream_envelopes_written) / r.stream_messages : 0},
+                     {"answer_messages", r.stream_answer_messages},
+                     {"answers_per_message",
+                      r.stream_answer_messages > 0 ? static_cast<double>(r.stream_answers_read) / r.stream_answer_messages : 0},
                      {"stray_answers", r.stray_answers},
                      {"failed_streams", r.failed_streams}};
     if (r.failed_streams > 0) {

@@ -157,6 +157,8 @@ void SubmitStreamCall::OnReadDone(bool ok) {
   answers.reserve(static_cast<size_t>(read_.answers_size()));
   {
     std::lock_guard<std::mutex> lock(mu_);
+    ++counters_.answer_messages;
+    counters_.answers_read += static_cast<uint64_t>(read_.answers_size());
     const size_t written = requests_.size() - queue_.size();
     for (const v1::SubmitStreamAnswer& answer : read_.answers()) {
       // An answer for an envelope not sent yet, or answered before, would

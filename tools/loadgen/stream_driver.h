@@ -31,6 +31,8 @@ class SubmitStreamCall : public grpc::ClientBidiReactor<v1::SubmitStreamRequest,
   struct Counters {
     uint64_t request_messages = 0;
     uint64_t envelopes_written = 0;
+    uint64_t answer_messages = 0;  // SubmitStreamResponses read
+    uint64_t answers_read = 0;     // answers in them
     // Answers whose index was never sent on this stream or was answered before.
     uint64_t stray_answers = 0;
   };
