@@ -1,10 +1,13 @@
 // One reactor per SubmitStream call. Envelopes are verified on the gRPC thread
 // that read them and committed by the store's writer like any Submit; answers
-// are gathered while a write is in flight and sent together, so a burst of
-// answers from one group commit costs one message.
+// are gathered while a write is in flight, and those of one group commit
+// until the group's last answer, and sent together: the envelopes a group
+// holds for this stream cost one message.
 #include "gateway/submit_stream.h"
 
 #include <mutex>
+
+#include "adapters/store/store.h"
 
 namespace caselink {
 namespace {
@@ -93,8 +96,25 @@ class SubmitStreamReactor final : public grpc::ServerBidiReactor<v1::SubmitStrea
         answer->set_code(static_cast<int32_t>(result.status().code()));
         answer->set_message(std::string(result.status().message()));
       }
-      if (!writing_) return StartWriteLocked(lock);
+      if (!writing_) {
+        // More answers of the same group may follow; the first flush deferred
+        // sends them all.
+        if (!flush_deferred_) {
+          flush_deferred_ = true;
+          lock.unlock();
+          AfterGroupDone([this] { FlushAnswers(); });
+        }
+        return;
+      }
     }
+    ReadMoreLocked(lock);
+    if (lock.owns_lock()) MaybeFinishLocked(lock);
+  }
+
+  void FlushAnswers() {
+    std::unique_lock<std::mutex> lock(mu_);
+    flush_deferred_ = false;
+    if (!broken_ && !writing_ && pending_.answers_size() > 0) return StartWriteLocked(lock);
     ReadMoreLocked(lock);
     if (lock.owns_lock()) MaybeFinishLocked(lock);
   }
@@ -126,10 +146,10 @@ class SubmitStreamReactor final : public grpc::ServerBidiReactor<v1::SubmitStrea
   }
 
   // Ends the call once nothing is in flight: no read, no write, no envelope
-  // unanswered. Finish is never called earlier, so the reactor outlives every
-  // pipeline callback it handed out.
+  // unanswered, no flush deferred. Finish is never called earlier, so the
+  // reactor outlives every callback it handed out.
   void MaybeFinishLocked(std::unique_lock<std::mutex>& lock) {
-    if (finished_ || reading_ || writing_ || unanswered_ > 0) return;
+    if (finished_ || reading_ || writing_ || flush_deferred_ || unanswered_ > 0) return;
     if (!reads_over_ && !broken_) return;
     finished_ = true;
     const bool broken = broken_;
@@ -150,6 +170,7 @@ class SubmitStreamReactor final : public grpc::ServerBidiReactor<v1::SubmitStrea
   size_t unanswered_ = 0;
   bool reading_ = false;
   bool writing_ = false;
+  bool flush_deferred_ = false;  // a FlushAnswers waits for the end of the group being answered
   bool reads_over_ = false;  // the caller closed its side
   bool broken_ = false;      // cancelled, or a write failed: nothing more is sent
   bool finished_ = false;

@@ -1691,6 +1691,7 @@ void SqliteStore::CompletionLoop() {
       completion = std::move(completions_.front());
       completions_.pop_front();
     }
+    GroupDoneScope scope;
     for (size_t i = 0; i < completion.done.size(); ++i) {
       if (completion.done[i]) completion.done[i](completion.results[i]);
     }

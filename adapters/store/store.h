@@ -271,6 +271,27 @@ class Store {
   virtual void Shutdown() = 0;
 };
 
+// Runs `flush` once every Done of the group being answered on this thread has
+// been called, or at once when this thread is not calling a group's Dones. A
+// Done that answers a caller over a stream can so gather the answers a group
+// has for that stream into one message instead of sending the first at once
+// and the rest after it. The flushes run in the order they were deferred.
+void AfterGroupDone(std::function<void()> flush);
+
+// For store implementations: opened around the calls of one group's Dones;
+// runs the flushes they deferred when it closes.
+class GroupDoneScope {
+ public:
+  GroupDoneScope();
+  GroupDoneScope(const GroupDoneScope&) = delete;
+  GroupDoneScope& operator=(const GroupDoneScope&) = delete;
+  ~GroupDoneScope();
+
+ private:
+  std::vector<std::function<void()>> flushes_;
+  std::vector<std::function<void()>>* outer_;
+};
+
 struct SqliteStoreOptions {
   // Directory holding caselink.db (created if missing).
   std::string data_dir;

@@ -1,13 +1,18 @@
 // SubmitStream through a real TLS gateway: every envelope answered by its
 // position, refusals answered and audited while the stream goes on, a window
-// smaller than the stream, a caller that is not registered, and a caller that
-// goes away with envelopes in flight.
+// smaller than the stream, a caller that is not registered, a caller that
+// goes away with envelopes in flight, and the answers of one group commit
+// sent in one message.
+#include <atomic>
+#include <future>
+#include <memory>
 #include <set>
 
 #include <gtest/gtest.h>
 
 #include "gateway/config.h"
 #include "security/certificate.h"
+#include "tests/support/forwarding_store.h"
 #include "tests/support/test_gateway.h"
 
 namespace caselink {
@@ -16,11 +21,31 @@ namespace {
 using testing::TestGateway;
 using testing::TransferEnvelope;
 
+// The gateway's store, counting the works queued for its writer.
+class CountingStore final : public testing::ForwardingStore {
+ public:
+  CountingStore(std::unique_ptr<Store> inner, std::shared_ptr<std::atomic<int>> writes)
+      : ForwardingStore(std::move(inner)), writes_(std::move(writes)) {}
+
+  void Write(Work work, Done done) override {
+    writes_->fetch_add(1);
+    ForwardingStore::Write(std::move(work), std::move(done));
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int>> writes_;
+};
+
 class SubmitStreamTest : public ::testing::Test {
  protected:
   explicit SubmitStreamTest(size_t window = 0)
-      : gateway_(testing::MakeTempDir(), {.clock = std::make_shared<ManualClock>(testing::ScenarioStart()),
-                                          .server = {.submit_stream_window = window}}) {}
+      : writes_(std::make_shared<std::atomic<int>>(0)),
+        gateway_(testing::MakeTempDir(),
+                 {.clock = std::make_shared<ManualClock>(testing::ScenarioStart()),
+                  .server = {.decorate_store = [writes = writes_](std::unique_ptr<Store> store) -> std::unique_ptr<Store> {
+                               return std::make_unique<CountingStore>(std::move(store), writes);
+                             },
+                             .submit_stream_window = window}}) {}
 
   // Transfers of cases `prefix`0 .. `prefix`(count-1), signed by the EPB.
   std::vector<v1::SignedEnvelope> Transfers(AgencyClient& epb, const std::string& prefix, int count) {
@@ -60,6 +85,7 @@ class SubmitStreamTest : public ::testing::Test {
     return c.ok() && c->has_value();
   }
 
+  std::shared_ptr<std::atomic<int>> writes_;  // works queued for the store's writer
   TestGateway gateway_;
 };
 
@@ -201,6 +227,55 @@ TEST_F(SubmitStreamTest, LargeEnvelopesAreSplitAcrossMessagesWithinTheGatewaysLi
 }
 
 // A window of 3: the gateway pauses and resumes reading many times in one stream.
+TEST_F(SubmitStreamTest, TheAnswersOneGroupCommitHoldsForAStreamGoOutInOneMessage) {
+  auto epb = gateway_.Client("510100.epb");
+  const std::vector<v1::SignedEnvelope> envelopes = Transfers(*epb, "M-", 10);
+  ASSERT_EQ(envelopes.size(), 10u);
+
+  // The writer is held inside a work of its own, so the ten envelopes queue
+  // up behind it and make up its next group.
+  auto entered = std::make_shared<std::promise<void>>();
+  auto release = std::make_shared<std::promise<void>>();
+  std::shared_future<void> released = release->get_future().share();
+  gateway_.store().Write(
+      [entered, released](StoreTransaction&) {
+        entered->set_value();
+        released.wait();
+        return absl::OkStatus();
+      },
+      [](absl::Status) {});
+  entered->get_future().wait();
+  const int queued_before = writes_->load();
+
+  grpc::ClientContext ctx;
+  auto stream = epb->cases().SubmitStream(&ctx);
+  v1::SubmitStreamRequest request;
+  for (const auto& e : envelopes) *request.add_envelopes() = e;
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->WritesDone());
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (writes_->load() < queued_before + 10 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(writes_->load(), queued_before + 10) << "the ten envelopes did not reach the store's queue";
+  release->set_value();
+
+  // One message with every answer: the first answer waits for the rest of
+  // its group instead of going out alone.
+  std::vector<v1::SubmitStreamResponse> messages;
+  v1::SubmitStreamResponse response;
+  while (stream->Read(&response)) messages.push_back(response);
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(messages.size(), 1u);
+  ASSERT_EQ(messages[0].answers_size(), 10);
+  std::set<uint64_t> indexes;
+  for (const v1::SubmitStreamAnswer& answer : messages[0].answers()) {
+    ASSERT_EQ(answer.code(), 0) << answer.message();
+    ASSERT_LT(answer.index(), envelopes.size());
+    EXPECT_EQ(VerifiedReceipt(answer).envelope_id(), EnvelopeId(envelopes[answer.index()]));
+    indexes.insert(answer.index());
+  }
+  EXPECT_EQ(indexes.size(), 10u);
+}
+
 class SmallWindowSubmitStreamTest : public SubmitStreamTest {
  protected:
   SmallWindowSubmitStreamTest() : SubmitStreamTest(3) {}
