@@ -1604,9 +1604,13 @@ SqliteStore::WriterActivity SqliteStore::Activity() const {
   WriterActivity activity;
   activity.commits = commit_count_.load(std::memory_order_relaxed);
   activity.group_micros = group_micros_.load(std::memory_order_relaxed);
+  activity.slow_groups = slow_groups_.load(std::memory_order_relaxed);
+  activity.slow_group_micros = slow_group_micros_.load(std::memory_order_relaxed);
   if (checkpointer_) {
     activity.tails = checkpointer_->writer_tails();
     activity.tail_micros = checkpointer_->writer_tail_micros();
+    activity.slow_tails = checkpointer_->writer_slow_tails();
+    activity.slow_tail_micros = checkpointer_->writer_slow_tail_micros();
     activity.background_rounds = checkpointer_->background_rounds();
   }
   return activity;
@@ -1654,9 +1658,13 @@ void SqliteStore::WriterLoop() {
     const auto group_start = std::chrono::steady_clock::now();
     const absl::Status group = RunBatch(batch, results);
     const auto group_time = std::chrono::steady_clock::now() - group_start;
-    group_micros_.fetch_add(
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(group_time).count()),
-        std::memory_order_relaxed);
+    const auto group_us =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(group_time).count());
+    group_micros_.fetch_add(group_us, std::memory_order_relaxed);
+    if (group_us > WriterActivity::kSlowMicros) {
+      slow_groups_.fetch_add(1, std::memory_order_relaxed);
+      slow_group_micros_.fetch_add(group_us, std::memory_order_relaxed);
+    }
     // Released before their done runs: a caller may return as soon as done
     // is called, and a work may have captured what it owns by reference.
     for (Item& item : batch) item.work = nullptr;

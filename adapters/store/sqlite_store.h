@@ -84,12 +84,19 @@ class SqliteStore : public Store {
   // Where the writer thread's time went, in monotonic microseconds since the
   // store opened: running groups (BEGIN to COMMIT), and copying checkpoint
   // tails between them. Benchmarks read it before and after a run; the rest of
-  // the writer's time it waits for work.
+  // the writer's time it waits for work. Groups and tails that took longer
+  // than kSlowMicros are also counted apart: every answer waits for them, so
+  // they are where a latency tail can come from.
   struct WriterActivity {
+    static constexpr uint64_t kSlowMicros = 10'000;
     uint64_t commits = 0;
     uint64_t group_micros = 0;
+    uint64_t slow_groups = 0;
+    uint64_t slow_group_micros = 0;
     uint64_t tails = 0;
     uint64_t tail_micros = 0;
+    uint64_t slow_tails = 0;
+    uint64_t slow_tail_micros = 0;
     uint64_t background_rounds = 0;
   };
   WriterActivity Activity() const;
@@ -148,6 +155,8 @@ class SqliteStore : public Store {
   std::atomic<uint64_t> commit_count_{0};
   std::atomic<uint64_t> rerun_count_{0};
   std::atomic<uint64_t> group_micros_{0};
+  std::atomic<uint64_t> slow_groups_{0};
+  std::atomic<uint64_t> slow_group_micros_{0};
   std::once_flag writer_joined_;
   std::once_flag completion_joined_;
   std::thread writer_thread_;

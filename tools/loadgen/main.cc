@@ -446,6 +446,11 @@ json WriterActivityJson(const SqliteStore::WriterActivity& before, const SqliteS
           {"tails", tails},
           {"tail_share", tail_us / wall_us},
           {"tail_ms_mean", tails > 0 ? tail_us / 1000 / tails : 0},
+          {"slow_groups", after.slow_groups - before.slow_groups},
+          {"slow_group_ms", static_cast<double>(after.slow_group_micros - before.slow_group_micros) / 1000},
+          {"slow_tails", after.slow_tails - before.slow_tails},
+          {"slow_tail_ms", static_cast<double>(after.slow_tail_micros - before.slow_tail_micros) / 1000},
+          {"slow_ms", SqliteStore::WriterActivity::kSlowMicros / 1000.0},
           {"background_rounds", after.background_rounds - before.background_rounds}};
 }
 
@@ -653,6 +658,9 @@ void PrintReport(const json& j) {
                 100 * w["group_share"].get<double>(), 100 * w["tail_share"].get<double>(),
                 w["tails"].get<unsigned long long>(), w["tail_ms_mean"].get<double>(),
                 w["background_rounds"].get<unsigned long long>());
+    std::printf("            over %.0f ms: %llu groups (%.0f ms in all), %llu tails (%.0f ms in all)\n",
+                w["slow_ms"].get<double>(), w["slow_groups"].get<unsigned long long>(), w["slow_group_ms"].get<double>(),
+                w["slow_tails"].get<unsigned long long>(), w["slow_tail_ms"].get<double>());
   }
   if (j.contains("client")) {
     std::printf("client:     CPU %.1f s (%.2f cores)\n", j["client"]["cpu_seconds"].get<double>(),
@@ -726,6 +734,8 @@ int Median(const Options& o) {
       {"writer_handoffs_per_commit", "/store_writer/handoffs_per_commit"},
       {"writer_group_share", "/store_writer/group_share"},
       {"writer_tail_share", "/store_writer/tail_share"},
+      {"writer_slow_group_ms", "/store_writer/slow_group_ms"},
+      {"writer_slow_tail_ms", "/store_writer/slow_tail_ms"},
       {"disk_sync_max_ms", "/disk/beside_run/max_ms"},
       {"disk_stall_ms", "/disk/beside_run/stall_ms"},
       {"disk_p99_floor_ms", "/disk/beside_run/p99_floor_ms"},

@@ -1780,6 +1780,31 @@ TEST(StoreCheckpointTest, TheLogIsCopiedBackBesideTheWriterWhileReadersRead) {
   EXPECT_EQ(cases->size(), static_cast<size_t>(kCases));
 }
 
+TEST(StoreCheckpointTest, GroupsOverTheSlowMarkAreCountedApart) {
+  TempDir dir;
+  std::unique_ptr<SqliteStore> opened = OpenWithCheckpointPages(dir.path(), 64);
+  ASSERT_NE(opened, nullptr);
+  SqliteStore& store = *opened;
+  ASSERT_TRUE(store.WriteAndWait([](StoreTransaction&) { return absl::OkStatus(); }).ok());
+  const SqliteStore::WriterActivity before = store.Activity();
+  // A quick group, then one that takes twice the mark.
+  ASSERT_TRUE(store.WriteAndWait([](StoreTransaction&) { return absl::OkStatus(); }).ok());
+  const auto slow = std::chrono::microseconds(2 * SqliteStore::WriterActivity::kSlowMicros);
+  ASSERT_TRUE(store
+                  .WriteAndWait([slow](StoreTransaction&) {
+                    std::this_thread::sleep_for(slow);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  const SqliteStore::WriterActivity after = store.Activity();
+  EXPECT_EQ(after.commits - before.commits, 2u);
+  EXPECT_EQ(after.slow_groups - before.slow_groups, 1u);
+  EXPECT_GE(after.slow_group_micros - before.slow_group_micros, static_cast<uint64_t>(slow.count()));
+  EXPECT_LE(after.slow_group_micros - before.slow_group_micros, after.group_micros - before.group_micros);
+  EXPECT_LE(after.slow_tails, after.tails);
+  EXPECT_LE(after.slow_tail_micros, after.tail_micros);
+}
+
 // The log starts again from its beginning only when a transaction begins with
 // all of it copied; the writer's tail makes that happen although the writer
 // never pauses.
