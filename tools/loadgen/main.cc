@@ -489,6 +489,8 @@ json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, 
     double user;
     double system;
     int nice;
+    uint64_t voluntary;
+    uint64_t involuntary;
   };
   std::vector<Use> uses;
   if (seconds <= 0) return json::array();
@@ -496,7 +498,12 @@ json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, 
     auto start = before.find(tid);
     const double user = end.user_seconds - (start == before.end() ? 0 : start->second.user_seconds);
     const double system = end.system_seconds - (start == before.end() ? 0 : start->second.system_seconds);
-    if (user + system > 0) uses.push_back({tid, end.name, user / seconds, system / seconds, end.nice});
+    const uint64_t voluntary = end.voluntary_switches - (start == before.end() ? 0 : start->second.voluntary_switches);
+    const uint64_t involuntary =
+        end.involuntary_switches - (start == before.end() ? 0 : start->second.involuntary_switches);
+    if (user + system > 0) {
+      uses.push_back({tid, end.name, user / seconds, system / seconds, end.nice, voluntary, involuntary});
+    }
   }
   std::sort(uses.begin(), uses.end(), [](const Use& a, const Use& b) { return a.user + a.system > b.user + b.system; });
   json out = json::array();
@@ -505,7 +512,9 @@ json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, 
                    {"name", uses[i].name},
                    {"user_cores", uses[i].user},
                    {"system_cores", uses[i].system},
-                   {"nice", uses[i].nice}});
+                   {"nice", uses[i].nice},
+                   {"voluntary_switches", uses[i].voluntary},
+                   {"involuntary_switches", uses[i].involuntary}});
   }
   return out;
 }
@@ -650,6 +659,10 @@ void PrintReport(const json& j) {
                                t.value("nice", 0) != 0 ? absl::StrCat(", nice ", t.value("nice", 0)) : "");
   }
   if (!threads.empty()) std::printf("threads:    busiest, in cores: %s\n", threads.c_str());
+  if (gw.contains("context_switches_per_handoff")) {
+    std::printf("            context switches per OK handoff: %.2f, of them preemptions %.2f\n",
+                gw["context_switches_per_handoff"].get<double>(), gw["involuntary_switches_per_handoff"].get<double>());
+  }
   if (j.contains("store_writer")) {
     const json& w = j["store_writer"];
     std::printf("writer:     %llu commits (%.1f handoffs each); of the run's time %.0f%% in groups and %.0f%% "
@@ -728,6 +741,7 @@ int Median(const Options& o) {
       {"gateway_cpu_us_per_handoff", "/gateway/cpu_us_per_handoff"},
       {"gateway_cpu_cores_used", "/gateway/cpu_cores_used"},
       {"gateway_peak_rss_mib", "/gateway/peak_rss_mib"},
+      {"gateway_context_switches_per_handoff", "/gateway/context_switches_per_handoff"},
       {"load_average_1m_at_end", "/run/load_average_1m/end"},
       {"stream_envelopes_per_message", "/run/stream/envelopes_per_message"},
       {"stream_answers_per_message", "/run/stream/answers_per_message"},
@@ -1064,6 +1078,18 @@ int Main(int argc, char** argv) {
                        {"peak_rss_mib", static_cast<double>(gateway_after->peak_rss_bytes) / (1 << 20)},
                        {"peak_rss_since_run_start", peak_reset}};
   result["gateway"]["busiest_threads"] = BusiestThreads(threads_before, threads_after, r.wall_seconds);
+  if (r.ok > 0 && !threads_after.empty()) {
+    // Threads that ended during the run took their counts with them.
+    uint64_t voluntary = 0;
+    uint64_t involuntary = 0;
+    for (const auto& [tid, end] : threads_after) {
+      auto start = threads_before.find(tid);
+      voluntary += end.voluntary_switches - (start == threads_before.end() ? 0 : start->second.voluntary_switches);
+      involuntary += end.involuntary_switches - (start == threads_before.end() ? 0 : start->second.involuntary_switches);
+    }
+    result["gateway"]["context_switches_per_handoff"] = static_cast<double>(voluntary + involuntary) / r.ok;
+    result["gateway"]["involuntary_switches_per_handoff"] = static_cast<double>(involuntary) / r.ok;
+  }
   if (writer_before && writer_after) {
     result["store_writer"] = WriterActivityJson(*writer_before, *writer_after, r.wall_seconds, r.ok);
   }

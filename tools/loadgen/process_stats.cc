@@ -24,15 +24,18 @@ absl::StatusOr<std::string> ReadWhole(const std::string& path) {
   return text.str();
 }
 
-// "Name:   12345 kB" lines of /proc/<pid>/status and /proc/meminfo, in bytes.
-uint64_t KibField(const std::string& text, const std::string& name) {
+// The number after "Name:" in /proc/<pid>/status and /proc/meminfo, or 0.
+uint64_t NumberField(const std::string& text, const std::string& name) {
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind(name + ":", 0) != 0) continue;
-    return std::strtoull(line.c_str() + name.size() + 1, nullptr, 10) * 1024;
+    return std::strtoull(line.c_str() + name.size() + 1, nullptr, 10);
   }
   return 0;
 }
+
+// "Name:   12345 kB" lines, in bytes.
+uint64_t KibField(const std::string& text, const std::string& name) { return NumberField(text, name) * 1024; }
 
 struct StatLine {
   std::string name;
@@ -75,7 +78,12 @@ std::map<int, ThreadCpu> ReadThreadCpu(int pid) {
     const std::string tid = entry.path().filename().string();
     absl::StatusOr<StatLine> line = ReadStat(entry.path().string() + "/stat");
     if (!line.ok()) continue;
-    out[std::atoi(tid.c_str())] = ThreadCpu{line->name, line->user_seconds, line->system_seconds, line->nice};
+    ThreadCpu& thread = out[std::atoi(tid.c_str())];
+    thread = ThreadCpu{line->name, line->user_seconds, line->system_seconds, line->nice};
+    if (absl::StatusOr<std::string> status = ReadWhole(entry.path().string() + "/status"); status.ok()) {
+      thread.voluntary_switches = NumberField(*status, "voluntary_ctxt_switches");
+      thread.involuntary_switches = NumberField(*status, "nonvoluntary_ctxt_switches");
+    }
   }
   return out;
 }

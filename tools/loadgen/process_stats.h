@@ -25,9 +25,12 @@ struct ThreadCpu {
   double user_seconds = 0;
   double system_seconds = 0;
   int nice = 0;
+  // Context switches: the thread waited (voluntary), or was preempted.
+  uint64_t voluntary_switches = 0;
+  uint64_t involuntary_switches = 0;
 };
 
-// Every thread of `pid` by thread id, from /proc/<pid>/task/*/stat. Threads
+// Every thread of `pid` by thread id, from /proc/<pid>/task/*/stat and status. Threads
 // that end between listing and reading are skipped.
 std::map<int, ThreadCpu> ReadThreadCpu(int pid);
 

@@ -1,0 +1,56 @@
+// The /proc readers on this test's own process: a thread that sleeps is
+// counted as switching out, and its CPU time and name are read.
+#include "tools/loadgen/process_stats.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace caselink::loadgen {
+namespace {
+
+int ThisThreadId() { return static_cast<int>(syscall(SYS_gettid)); }
+
+TEST(ProcessStatsTest, SleepsAreCountedAsVoluntarySwitches) {
+  const int tid = ThisThreadId();
+  const std::map<int, ThreadCpu> before = ReadThreadCpu(getpid());
+  ASSERT_TRUE(before.contains(tid));
+  for (int i = 0; i < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // Some work, so the thread's CPU time moves too.
+  volatile uint64_t sink = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+  while (std::chrono::steady_clock::now() < until) sink = sink + 1;
+  const std::map<int, ThreadCpu> after = ReadThreadCpu(getpid());
+  ASSERT_TRUE(after.contains(tid));
+  EXPECT_GE(after.at(tid).voluntary_switches, before.at(tid).voluntary_switches + 5);
+  EXPECT_GE(after.at(tid).involuntary_switches, before.at(tid).involuntary_switches);
+  EXPECT_GT(after.at(tid).user_seconds + after.at(tid).system_seconds,
+            before.at(tid).user_seconds + before.at(tid).system_seconds);
+  EXPECT_FALSE(after.at(tid).name.empty());
+}
+
+TEST(ProcessStatsTest, AnotherThreadIsListedWithItsOwnCounts) {
+  std::atomic<int> other_tid{0};
+  std::atomic<bool> done{false};
+  std::thread other([&] {
+    other_tid = ThisThreadId();
+    while (!done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (other_tid.load() == 0) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::map<int, ThreadCpu> threads = ReadThreadCpu(getpid());
+  done = true;
+  other.join();
+  ASSERT_TRUE(threads.contains(other_tid.load()));
+  EXPECT_GE(threads.at(other_tid.load()).voluntary_switches, 1u);
+  EXPECT_GE(threads.size(), 2u);
+}
+
+}  // namespace
+}  // namespace caselink::loadgen
