@@ -157,6 +157,8 @@ class SqliteStore : public Store {
   std::atomic<uint64_t> group_micros_{0};
   std::atomic<uint64_t> slow_groups_{0};
   std::atomic<uint64_t> slow_group_micros_{0};
+  std::atomic<uint64_t> slow_tails_{0};
+  std::atomic<uint64_t> slow_tail_micros_{0};
   std::once_flag writer_joined_;
   std::once_flag completion_joined_;
   std::thread writer_thread_;

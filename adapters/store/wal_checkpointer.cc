@@ -90,13 +90,10 @@ void WalCheckpointer::CopyDueTail() {
   // takes. A failure leaves the log as it was, and no commit depends on it.
   (void)sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   const auto took = std::chrono::steady_clock::now() - start;
-  const auto micros = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
-  writer_tail_micros_.fetch_add(micros, std::memory_order_relaxed);
+  writer_tail_micros_.fetch_add(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()),
+      std::memory_order_relaxed);
   writer_tails_.fetch_add(1, std::memory_order_relaxed);
-  if (micros > kSlowMicros) {
-    writer_slow_tails_.fetch_add(1, std::memory_order_relaxed);
-    writer_slow_tail_micros_.fetch_add(micros, std::memory_order_relaxed);
-  }
 }
 
 void WalCheckpointer::Loop() {

@@ -44,10 +44,6 @@ class WalCheckpointer {
   uint64_t background_rounds() const { return background_rounds_.load(std::memory_order_relaxed); }
   uint64_t writer_tails() const { return writer_tails_.load(std::memory_order_relaxed); }
   uint64_t writer_tail_micros() const { return writer_tail_micros_.load(std::memory_order_relaxed); }
-  // Those of the tails that took longer than kSlowMicros.
-  static constexpr uint64_t kSlowMicros = 10'000;
-  uint64_t writer_slow_tails() const { return writer_slow_tails_.load(std::memory_order_relaxed); }
-  uint64_t writer_slow_tail_micros() const { return writer_slow_tail_micros_.load(std::memory_order_relaxed); }
 
  private:
   struct DbCloser {
@@ -74,8 +70,6 @@ class WalCheckpointer {
   std::atomic<uint64_t> background_rounds_{0};
   std::atomic<uint64_t> writer_tails_{0};
   std::atomic<uint64_t> writer_tail_micros_{0};
-  std::atomic<uint64_t> writer_slow_tails_{0};
-  std::atomic<uint64_t> writer_slow_tail_micros_{0};
   std::thread thread_;
 };
 
