@@ -124,8 +124,8 @@ output:
 
 --median summarises results written with --json: median, min and max of
 throughput, ratio to the ceiling, latency percentiles, errors, gateway CPU and
-peak RSS, and the disk's stalls and p99 floor; --figure NAME prints only the median of that figure (e.g.
-throughput_per_second), for scripts.
+peak RSS, and the disk's stalls and p99 floor; --figure NAME prints only the
+median of that figure (e.g. throughput_per_second), for scripts.
 )";
 
 const char* const kCodeNames[17] = {"OK",
@@ -482,6 +482,18 @@ absl::StatusOr<double> WaitForDrain(v1::GatewayService::Stub& stub, absl::Durati
 
 // The threads that used the most CPU during the run, in cores (user and
 // system), so a saturated single thread shows even when the process is not.
+// What thread `tid` did between two readings; one that started meanwhile counts from zero.
+ThreadCpu Since(const std::map<int, ThreadCpu>& before, int tid, const ThreadCpu& end) {
+  auto start = before.find(tid);
+  if (start == before.end()) return end;
+  ThreadCpu d = end;
+  d.user_seconds -= start->second.user_seconds;
+  d.system_seconds -= start->second.system_seconds;
+  d.voluntary_switches -= start->second.voluntary_switches;
+  d.involuntary_switches -= start->second.involuntary_switches;
+  return d;
+}
+
 json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, ThreadCpu>& after, double seconds) {
   struct Use {
     int tid;
@@ -495,14 +507,10 @@ json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, 
   std::vector<Use> uses;
   if (seconds <= 0) return json::array();
   for (const auto& [tid, end] : after) {
-    auto start = before.find(tid);
-    const double user = end.user_seconds - (start == before.end() ? 0 : start->second.user_seconds);
-    const double system = end.system_seconds - (start == before.end() ? 0 : start->second.system_seconds);
-    const uint64_t voluntary = end.voluntary_switches - (start == before.end() ? 0 : start->second.voluntary_switches);
-    const uint64_t involuntary =
-        end.involuntary_switches - (start == before.end() ? 0 : start->second.involuntary_switches);
-    if (user + system > 0) {
-      uses.push_back({tid, end.name, user / seconds, system / seconds, end.nice, voluntary, involuntary});
+    const ThreadCpu d = Since(before, tid, end);
+    if (d.user_seconds + d.system_seconds > 0) {
+      uses.push_back({tid, end.name, d.user_seconds / seconds, d.system_seconds / seconds, end.nice,
+                      d.voluntary_switches, d.involuntary_switches});
     }
   }
   std::sort(uses.begin(), uses.end(), [](const Use& a, const Use& b) { return a.user + a.system > b.user + b.system; });
@@ -1083,9 +1091,9 @@ int Main(int argc, char** argv) {
     uint64_t voluntary = 0;
     uint64_t involuntary = 0;
     for (const auto& [tid, end] : threads_after) {
-      auto start = threads_before.find(tid);
-      voluntary += end.voluntary_switches - (start == threads_before.end() ? 0 : start->second.voluntary_switches);
-      involuntary += end.involuntary_switches - (start == threads_before.end() ? 0 : start->second.involuntary_switches);
+      const ThreadCpu d = Since(threads_before, tid, end);
+      voluntary += d.voluntary_switches;
+      involuntary += d.involuntary_switches;
     }
     result["gateway"]["context_switches_per_handoff"] = static_cast<double>(voluntary + involuntary) / r.ok;
     result["gateway"]["involuntary_switches_per_handoff"] = static_cast<double>(involuntary) / r.ok;
