@@ -1,0 +1,74 @@
+// caselink-loadgen run as a program: short embedded runs, read back from --json.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace caselink {
+namespace {
+
+using nlohmann::json;
+
+// Runs the load generator against an embedded gateway with `args`; returns its
+// exit status and its JSON result (null when stdout was not JSON).
+std::pair<int, json> RunLoadgen(const std::string& args) {
+  const std::string command = absl::StrCat("'", CASELINK_LOADGEN_BINARY,
+                                           "' --embedded-gateway --no-ceiling --warmup-requests 0 --json ", args,
+                                           " 2>/dev/null");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, json()};
+  std::string out;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+  const int status = pclose(pipe);
+  json result = json::parse(out, nullptr, /*allow_exceptions=*/false);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, result.is_discarded() ? json() : result};
+}
+
+constexpr char kClosedLoop[] = "--concurrency 8 --requests 300 --duration 3";
+constexpr char kOpenLoop[] = "--rate 200 --duration 1";
+
+// The probe's syncs flush the disk's cache, which costs a saturated writer
+// rate: a closed loop measures without it by default.
+TEST(LoadgenCliTest, AClosedLoopRunsWithoutTheDiskProbeUnlessAsked) {
+  auto [status, result] = RunLoadgen(kClosedLoop);
+  ASSERT_EQ(status, 0);
+  EXPECT_EQ(result["loop"], "closed");
+  EXPECT_EQ(result["run"]["ok"], 300);
+  EXPECT_FALSE(result.contains("disk")) << result["disk"].dump();
+
+  auto [asked_status, asked] = RunLoadgen(absl::StrCat(kClosedLoop, " --disk-probe"));
+  ASSERT_EQ(asked_status, 0);
+  ASSERT_TRUE(asked.contains("disk"));
+  EXPECT_GT(asked["disk"]["beside_run"]["syncs"].get<int>(), 0);
+}
+
+// Open loop is where the probe's p99 floor means something: on by default.
+TEST(LoadgenCliTest, AnOpenLoopProbesTheDiskBesideTheRunUnlessTold) {
+  auto [status, result] = RunLoadgen(kOpenLoop);
+  ASSERT_EQ(status, 0);
+  EXPECT_EQ(result["loop"], "open");
+  EXPECT_EQ(result["run"]["ok"], 200);
+  ASSERT_TRUE(result.contains("disk"));
+  EXPECT_GT(result["disk"]["beside_run"]["syncs"].get<int>(), 0);
+  EXPECT_TRUE(result["disk"]["beside_run"].contains("p99_floor_ms"));
+
+  auto [off_status, off] = RunLoadgen(absl::StrCat(kOpenLoop, " --no-disk-probe"));
+  ASSERT_EQ(off_status, 0);
+  EXPECT_FALSE(off.contains("disk"));
+}
+
+TEST(LoadgenCliTest, NoProbeWithADirectoryToProbeIsRefused) {
+  auto [status, result] = RunLoadgen("--no-disk-probe --disk-probe-dir /tmp --rate 10 --duration 1");
+  EXPECT_NE(status, 0);
+  EXPECT_TRUE(result.is_null());
+}
+
+}  // namespace
+}  // namespace caselink
