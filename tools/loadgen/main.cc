@@ -187,7 +187,7 @@ struct Options {
   double drain_timeout_seconds = 180;
   bool json = false;
   bool ceiling = true;
-  // Unset: on in open loop, off in closed loop (ResolveDiskProbe).
+  // Unset: on in open loop, off in closed loop (settled at the end of ParseOptions).
   std::optional<bool> disk_probe;
   std::string disk_probe_dir;
   double disk_baseline_seconds = 0;
