@@ -2,6 +2,8 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -14,21 +16,37 @@ namespace {
 
 using nlohmann::json;
 
-// Runs the load generator against an embedded gateway with `args`; returns its
-// exit status and its JSON result (null when stdout was not JSON).
-std::pair<int, json> RunLoadgen(const std::string& args) {
-  const std::string command = absl::StrCat("'", CASELINK_LOADGEN_BINARY,
-                                           "' --embedded-gateway --no-ceiling --warmup-requests 0 --json ", args,
-                                           " 2>/dev/null");
+struct Ran {
+  int status = -1;
+  json result;         // null when stdout was not JSON
+  std::string errors;  // what it wrote to stderr
+};
+
+// Runs the load generator with exactly `args`.
+Ran RunProgram(const std::string& args) {
+  const std::string errors_file = testing::TempDir() + "/loadgen_cli_test.stderr";
+  const std::string command = absl::StrCat("'", CASELINK_LOADGEN_BINARY, "' --json ", args, " 2>'", errors_file, "'");
+  Ran ran;
   FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {-1, json()};
+  if (pipe == nullptr) return ran;
   std::string out;
   char buffer[4096];
   size_t n;
   while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
   const int status = pclose(pipe);
+  ran.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   json result = json::parse(out, nullptr, /*allow_exceptions=*/false);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, result.is_discarded() ? json() : result};
+  if (!result.is_discarded()) ran.result = std::move(result);
+  std::ifstream errors(errors_file);
+  ran.errors.assign(std::istreambuf_iterator<char>(errors), std::istreambuf_iterator<char>());
+  return ran;
+}
+
+// Runs it against an embedded gateway with `args`; returns its exit status and
+// its JSON result.
+std::pair<int, json> RunLoadgen(const std::string& args) {
+  Ran ran = RunProgram(absl::StrCat("--embedded-gateway --no-ceiling --warmup-requests 0 ", args));
+  return {ran.status, std::move(ran.result)};
 }
 
 constexpr char kClosedLoop[] = "--concurrency 8 --requests 300 --duration 3";
@@ -68,6 +86,16 @@ TEST(LoadgenCliTest, NoProbeWithADirectoryToProbeIsRefused) {
   auto [status, result] = RunLoadgen("--no-disk-probe --disk-probe-dir /tmp --rate 10 --duration 1");
   EXPECT_NE(status, 0);
   EXPECT_TRUE(result.is_null());
+}
+
+// Asked for by name, a probe that would have no directory is an error, not a
+// run that silently probes nothing. Refused before anything connects.
+TEST(LoadgenCliTest, AProbeAskedForAnExternalGatewayNeedsItsDirectory) {
+  Ran ran = RunProgram("--target 127.0.0.1:1 --pki /nonexistent --disk-probe");
+  EXPECT_NE(ran.status, 0);
+  EXPECT_TRUE(ran.result.is_null());
+  EXPECT_NE(ran.errors.find("--disk-probe with an external gateway needs --disk-probe-dir"), std::string::npos)
+      << ran.errors;
 }
 
 }  // namespace
