@@ -31,6 +31,8 @@
 #include "gateway/kafka_audit_relay.h"
 #include "gateway/kafka_ingress.h"
 #include "gateway/kafka_relay.h"
+#include "gateway/metrics.h"
+#include "gateway/metrics_http.h"
 #include "gateway/read_executor.h"
 #include "gateway/receipt_signing_pool.h"
 #include "gateway/registry.h"
@@ -48,12 +50,15 @@ class GatewayServerImpl final : public GatewayServer {
   ~GatewayServerImpl() override { Shutdown(absl::Seconds(1)); }
 
   int port() const override { return port_; }
+  int metrics_port() const override { return metrics_http_ ? metrics_http_->port() : 0; }
   Store& store() override { return *store_; }
   void CheckDeadlines() override {
     if (deadline_engine_ != nullptr) deadline_engine_->CheckNow();
   }
 
   void Shutdown(absl::Duration grace) override {
+    // Its gauges read the store, which closes below.
+    metrics_http_.reset();
     // Kafka ingress first: a record in hand finishes (or stays uncommitted) while the
     // pipeline still runs.
     if (ingress_ != nullptr) ingress_->Stop();
@@ -215,6 +220,7 @@ class GatewayServerImpl final : public GatewayServer {
                                config_, calendar_.get(), deadline_engine_.get()};
     pipeline_deps.keyring = keyring_.get();
     pipeline_deps.receipt_signing = receipt_signing_.get();
+    pipeline_deps.metrics = &metrics_;
     pipeline_ = std::make_unique<SubmissionPipeline>(pipeline_deps);
     peers_ = std::make_unique<PeerIdentifier>(*registry_, clock_.get());
     ServiceContext ctx{*pipeline_, *store_, *registry_, *blobs_, *hub_, config_, gateway_cert_pem_, signer_->algorithm()};
@@ -230,6 +236,13 @@ class GatewayServerImpl final : public GatewayServer {
     audit_service_ = std::make_unique<AuditServiceImpl>(ctx, *peers_, *keyring_, *clock_, ProfileTreeHasher(config_.profile()));
     statistics_service_ = std::make_unique<StatisticsServiceImpl>(ctx, *peers_);
     gateway_service_ = std::make_unique<GatewayServiceImpl>(ctx, *peers_);
+
+    if (!config.metrics_address().empty()) {
+      if (auto st = StartMetrics(); !st.ok()) {
+        store_->Shutdown();
+        return st;
+      }
+    }
 
     // Referencing the health proto keeps its descriptor linked in, so
     // reflection can describe grpc.health.v1 to grpcurl.
@@ -285,6 +298,42 @@ class GatewayServerImpl final : public GatewayServer {
         timer_cv_.wait_for(lock, absl::ToChronoSeconds(interval), [this] { return timer_stop_; });
       }
     });
+    return absl::OkStatus();
+  }
+
+  // Gauges read at each scrape, on the metrics thread; then the listener.
+  absl::Status StartMetrics() {
+    metrics_.AddGauge({"caselink_audit_tree_size", "Entries in the audit log's Merkle tree.", [this](double& v) {
+                         auto size = store_->ReadAuditSize();
+                         if (!size.ok()) return false;
+                         v = static_cast<double>(*size);
+                         return true;
+                       }});
+    auto running_deadlines = [this](bool overdue_only, double& v) {
+      auto running = store_->ListRunningDeadlines();
+      if (!running.ok()) return false;
+      const int64_t now = absl::ToUnixMicros(clock_->Now());
+      v = 0;
+      for (const RunningDeadline& d : *running) {
+        if (!overdue_only || d.due_micros <= now) v += 1;
+      }
+      return true;
+    };
+    metrics_.AddGauge({"caselink_deadlines_running", "Statutory deadlines running over all cases.",
+                       [running_deadlines](double& v) { return running_deadlines(false, v); }});
+    metrics_.AddGauge({"caselink_deadlines_overdue", "Running statutory deadlines whose due time has passed.",
+                       [running_deadlines](double& v) { return running_deadlines(true, v); }});
+    if (publisher_ != nullptr) {
+      metrics_.AddGauge({"caselink_outbox_unpublished", "Deliveries not yet acknowledged by Kafka.", [this](double& v) {
+                           auto n = store_->CountUnpublishedDeliveries();
+                           if (!n.ok()) return false;
+                           v = static_cast<double>(*n);
+                           return true;
+                         }});
+    }
+    auto http = MetricsHttpServer::Start(config_.metrics_address(), [this] { return metrics_.RenderPrometheus(); });
+    if (!http.ok()) return http.status();
+    metrics_http_ = std::move(*http);
     return absl::OkStatus();
   }
 
@@ -412,6 +461,9 @@ class GatewayServerImpl final : public GatewayServer {
   std::condition_variable timer_cv_;
   bool timer_stop_ = false;
   std::thread tree_head_thread_;
+  GatewayMetrics metrics_;
+  // Last: stopped before anything its gauges read is destroyed.
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
 };
 
 }  // namespace

@@ -37,6 +37,8 @@ class GatewayServer {
 
   // The bound port (useful when the config asks for port 0).
   virtual int port() const = 0;
+  // The port serving /metrics, or 0 when metrics_address is empty.
+  virtual int metrics_port() const = 0;
   // Stops accepting calls, lets calls in flight finish (up to `grace`), drains
   // queued commits and closes the store.
   virtual void Shutdown(absl::Duration grace = absl::Seconds(5)) = 0;

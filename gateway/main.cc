@@ -13,6 +13,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: caselink-gateway --config FILE [--listen HOST:PORT] [--data-dir DIR] [--ready-file FILE]\n"
+    "                        [--metrics HOST:PORT] [--metrics-ready-file FILE]\n"
     "\n"
     "Serves the CaseLink gRPC API (mTLS) described by FILE (YAML or JSON, schema\n"
     "caselink.v1.GatewayConfig). Stops gracefully on SIGINT or SIGTERM. On SIGHUP it\n"
@@ -22,7 +23,10 @@ constexpr char kUsage[] =
     "  --config FILE      gateway configuration\n"
     "  --listen HOST:PORT override listen_address (port 0 picks a free port)\n"
     "  --data-dir DIR     override data_dir\n"
-    "  --ready-file FILE  write the bound port to FILE once serving (for scripts and tests)\n";
+    "  --ready-file FILE  write the bound port to FILE once serving (for scripts and tests)\n"
+    "  --metrics HOST:PORT override metrics_address: Prometheus text at /metrics\n"
+    "                     (port 0 picks a free port)\n"
+    "  --metrics-ready-file FILE  write the metrics port to FILE once serving\n";
 
 // One JSON object per line, so logs can be shipped and queried as they are.
 void Log(const std::string& level, const std::string& message) {
@@ -42,7 +46,7 @@ void Log(const std::string& level, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path, ready_file, listen, data_dir;
+  std::string config_path, ready_file, listen, data_dir, metrics, metrics_ready_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -56,6 +60,10 @@ int main(int argc, char** argv) {
       data_dir = argv[++i];
     } else if (arg == "--ready-file" && i + 1 < argc) {
       ready_file = argv[++i];
+    } else if (arg == "--metrics" && i + 1 < argc) {
+      metrics = argv[++i];
+    } else if (arg == "--metrics-ready-file" && i + 1 < argc) {
+      metrics_ready_file = argv[++i];
     } else {
       std::cerr << "unknown argument: " << arg << "\n" << kUsage;
       return 2;
@@ -80,6 +88,11 @@ int main(int argc, char** argv) {
   }
   if (!listen.empty()) config->set_listen_address(listen);
   if (!data_dir.empty()) config->set_data_dir(data_dir);
+  if (!metrics.empty()) config->set_metrics_address(metrics);
+  if (!metrics_ready_file.empty() && config->metrics_address().empty()) {
+    Log("error", "--metrics-ready-file needs metrics_address in the config or --metrics HOST:PORT");
+    return 2;
+  }
   auto server = caselink::GatewayServer::Start(*config);
   if (!server.ok()) {
     Log("error", absl::StrCat("gateway did not start: ", server.status().ToString()));
@@ -87,11 +100,19 @@ int main(int argc, char** argv) {
   }
   Log("info", absl::StrCat("caselink-gateway ", CASELINK_VERSION, " serving on port ", (*server)->port(), ", data in ",
                            config->data_dir()));
-  if (!ready_file.empty()) {
-    std::string tmp = ready_file + ".tmp";
-    std::ofstream(tmp) << (*server)->port() << "\n";
-    std::rename(tmp.c_str(), ready_file.c_str());
+  if ((*server)->metrics_port() != 0) {
+    Log("info", absl::StrCat("metrics at http://", config->metrics_address().substr(0, config->metrics_address().rfind(':')),
+                             ":", (*server)->metrics_port(), "/metrics"));
   }
+  // Written once serving, through a rename, so a reader never sees a partial port.
+  auto write_port = [](const std::string& file, int port) {
+    if (file.empty()) return;
+    std::string tmp = file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    std::rename(tmp.c_str(), file.c_str());
+  };
+  write_port(metrics_ready_file, (*server)->metrics_port());
+  write_port(ready_file, (*server)->port());
   int sig = 0;
   for (;;) {
     sigwait(&stop_signals, &sig);

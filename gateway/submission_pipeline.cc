@@ -5,6 +5,7 @@
 #include "gateway/submission_pipeline.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 
 #include <google/protobuf/util/time_util.h>
@@ -69,29 +70,39 @@ struct SubmissionPipeline::Submission {
   // Confidential documents as their stored headers describe them (Precheck), for Apply.
   std::vector<ConfidentialDocument> confidential;
   SubmitCallback done;
+  // When the envelope reached the pipeline, for the metrics' latency.
+  std::chrono::steady_clock::time_point arrived;
 };
+
+void SubmissionPipeline::Answer(Submission& s, absl::StatusOr<v1::SubmitResponse> outcome) const {
+  if (deps_.metrics != nullptr) {
+    deps_.metrics->ObserveSubmission(outcome.status().code(), std::chrono::steady_clock::now() - s.arrived);
+  }
+  s.done(std::move(outcome));
+}
 
 void SubmissionPipeline::Submit(const Caller& caller, v1::SignedEnvelope signed_envelope, SubmitCallback done) {
   auto s = std::make_shared<Submission>();
+  if (deps_.metrics != nullptr) s->arrived = std::chrono::steady_clock::now();
   s->caller = caller;
   s->signed_envelope = std::move(signed_envelope);
   s->done = std::move(done);
   if (absl::Status refused = Precheck(*s); !refused.ok()) {
     RecordRefusal(caller, s->action_label, s->envelope.case_id(), refused,
-                  [s](absl::Status st) { s->done(st); });
+                  [this, s](absl::Status st) { Answer(*s, st); });
     return;
   }
   deps_.store.Write([this, s](StoreTransaction& txn) { return Apply(txn, *s); },
                     [this, s](absl::Status st) {
-                      if (!st.ok()) return s->done(StoreFailure(st));
-                      if (!s->refusal.ok()) return s->done(s->refusal);
+                      if (!st.ok()) return Answer(*s, StoreFailure(st));
+                      if (!s->refusal.ok()) return Answer(*s, s->refusal);
                       if (deps_.deadlines != nullptr) {
                         for (const auto& id : s->unschedule) deps_.deadlines->Unschedule(s->envelope.case_id(), id);
                         for (const auto& d : s->schedule) deps_.deadlines->Schedule(s->envelope.case_id(), d);
                       }
                       for (const auto& agency : s->notify_agencies) deps_.hub.Notify(agency);
                       // Nothing reads the response after its answer: handed over, not copied.
-                      s->done(std::move(s->response));
+                      Answer(*s, std::move(s->response));
                     });
 }
 

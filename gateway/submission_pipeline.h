@@ -19,6 +19,7 @@
 #include "gateway/document_facts_cache.h"
 #include "gateway/gateway_keyring.h"
 #include "gateway/lifecycle.h"
+#include "gateway/metrics.h"
 #include "gateway/receipt_signing_pool.h"
 #include "gateway/registry.h"
 #include "security/signature.h"
@@ -52,6 +53,8 @@ struct PipelineDeps {
   // otherwise gateway_signer signs on the writer.
   const GatewayKeyring* keyring = nullptr;
   ReceiptSigningPool* receipt_signing = nullptr;
+  // Counts and times every envelope's outcome; null counts nothing.
+  GatewayMetrics* metrics = nullptr;
 };
 
 class SubmissionPipeline {
@@ -95,6 +98,8 @@ class SubmissionPipeline {
  private:
   struct Submission;
   absl::Status Precheck(Submission& s) const;
+  // Calls the submission's done with its outcome, counted and timed.
+  void Answer(Submission& s, absl::StatusOr<v1::SubmitResponse> outcome) const;
   // The audit tree's hasher for the configured profile (SM3 under GM).
   const merkle::TreeHasher& AuditHasher() const { return ProfileTreeHasher(deps_.config.profile()); }
   absl::Status Apply(StoreTransaction& txn, Submission& s) const;

@@ -43,7 +43,8 @@ trap cleanup EXIT
 
 "$build/tools/caselinkctl" pki init --dir "$work/pki" >/dev/null
 "$build/gateway/caselink-gateway" --config "$work/pki/gateway.yaml" --listen 127.0.0.1:0 \
-  --ready-file "$work/port" >"$out/gateway.log" 2>&1 &
+  --ready-file "$work/port" --metrics 127.0.0.1:0 --metrics-ready-file "$work/metrics-port" \
+  >"$out/gateway.log" 2>&1 &
 gateway_pid=$!
 for _ in $(seq 1 100); do [ -s "$work/port" ] && break; sleep 0.1; done
 [ -s "$work/port" ] || { echo "soak: the gateway did not start; see $out/gateway.log" >&2; exit 1; }
@@ -68,9 +69,10 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
   [ "$duration" -lt 5 ] && break
   echo "soak: run $run: ${duration} s at ${rate}/s" >&2
   "$build/tools/loadgen/caselink-loadgen" --target "127.0.0.1:$(cat "$work/port")" --pki "$work/pki" \
-    --gateway-pid "$gateway_pid" --duration "$duration" --rate "$rate" --no-ceiling \
+    --gateway-pid "$gateway_pid" --gateway-metrics "127.0.0.1:$(cat "$work/metrics-port")" \
+    --duration "$duration" --rate "$rate" --no-ceiling \
     ${extra[@]+"${extra[@]}"} >"$out/run-$run.txt" 2>&1 || { echo "soak: run $run failed; see $out/run-$run.txt" >&2; exit 1; }
-  grep -E '^(run|latency|errors|gateway):' "$out/run-$run.txt" | sed 's/^/    /' >&2
+  grep -E '^(run|latency|errors|gateway):|held in the gateway' "$out/run-$run.txt" | sed 's/^/    /' >&2
 done
 kill "$sampler_pid" 2>/dev/null || true
 wait "$sampler_pid" 2>/dev/null || true

@@ -82,6 +82,28 @@ TEST(LoadgenCliTest, AnOpenLoopProbesTheDiskBesideTheRunUnlessTold) {
   EXPECT_FALSE(off.contains("disk"));
 }
 
+// Beside what the load generator saw, what the gateway's own histogram says it
+// held the run's envelopes for: every one of them, and no more than the run's
+// slowest answer (bucket bounds are upper bounds, so only the median is compared).
+TEST(LoadgenCliTest, TheReportSaysHowLongTheGatewayItselfHeldTheEnvelopes) {
+  auto [status, result] = RunLoadgen(kOpenLoop);
+  ASSERT_EQ(status, 0);
+  ASSERT_TRUE(result["gateway"].contains("held_latency")) << result["gateway"].dump();
+  const json& held = result["gateway"]["held_latency"];
+  EXPECT_EQ(held["count"], result["run"]["ok"]);
+  EXPECT_GT(held["mean_ms"].get<double>(), 0);
+  EXPECT_LE(held["mean_ms"].get<double>(), result["run"]["latency_ms"]["max"].get<double>());
+  ASSERT_TRUE(held["p50_at_most_ms"].is_number());
+  EXPECT_GT(held["p50_at_most_ms"].get<double>(), 0);
+}
+
+TEST(LoadgenCliTest, GatewayMetricsAreReadFromAnExternalGatewayOnly) {
+  Ran ran = RunProgram("--embedded-gateway --gateway-metrics 127.0.0.1:1 --rate 10 --duration 1");
+  EXPECT_NE(ran.status, 0);
+  EXPECT_TRUE(ran.result.is_null());
+  EXPECT_NE(ran.errors.find("--gateway-metrics is for an external gateway"), std::string::npos) << ran.errors;
+}
+
 TEST(LoadgenCliTest, NoProbeWithADirectoryToProbeIsRefused) {
   auto [status, result] = RunLoadgen("--no-disk-probe --disk-probe-dir /tmp --rate 10 --duration 1");
   EXPECT_NE(status, 0);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,8 @@
 #include "caselink/v1/services.grpc.pb.h"
 #include "gateway/config.h"
 #include "gateway/gateway_server.h"
+#include "gateway/metrics.h"
+#include "gateway/metrics_http.h"
 #include "security/certificate.h"
 #include "tools/client/agency_client.h"
 #include "tools/devpki/dev_pki.h"
@@ -62,6 +65,11 @@ where the gateway is:
   --pki DIR               its dev PKI (`caselinkctl pki init --dir DIR`)
   --gateway-pid PID       charge CPU and RSS to this process (external gateway);
                           its peak RSS is reset before the run when allowed
+  --gateway-metrics HOST:PORT
+                          the gateway's metrics_address (external gateway): read
+                          how long the gateway itself held the run's envelopes
+                          from its /metrics before and after the run (embedded:
+                          always, on a port of its own)
   --region CODE           agencies CODE.epb and CODE.psb (default 510100)
 
 what is sent:
@@ -165,6 +173,7 @@ struct Options {
   std::string target;
   std::string pki;
   int gateway_pid = 0;
+  std::string gateway_metrics;
   std::string region = "510100";
   WorkloadKind workload = WorkloadKind::kTransfers;
   size_t envelope_bytes = 1024;
@@ -266,6 +275,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       s = text(o.pki);
     } else if (name == "--gateway-pid") {
       s = number(o.gateway_pid);
+    } else if (name == "--gateway-metrics") {
+      s = text(o.gateway_metrics);
     } else if (name == "--region") {
       s = text(o.region);
     } else if (name == "--workload") {
@@ -351,6 +362,9 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   }
   if (!o.embedded && o.pki.empty()) return absl::InvalidArgumentError("--target needs --pki DIR, the gateway's dev PKI");
   if (o.embedded && o.gateway_pid != 0) return absl::InvalidArgumentError("--gateway-pid is for an external gateway");
+  if (o.embedded && !o.gateway_metrics.empty()) {
+    return absl::InvalidArgumentError("--gateway-metrics is for an external gateway; an embedded one is always read");
+  }
   if (!o.embedded && (o.max_batch != 0 || !o.synchronous.empty() || o.keep_data || !o.kafka.empty())) {
     return absl::InvalidArgumentError("--max-batch, --synchronous, --keep-data and --kafka apply to --embedded-gateway only");
   }
@@ -424,6 +438,8 @@ absl::Status StartEmbedded(const Options& o, EmbeddedGateway& gateway, std::stri
   if (!config.ok()) return config.status();
   if (o.max_batch != 0) config->mutable_store()->set_max_batch(o.max_batch);
   if (!o.synchronous.empty()) config->mutable_store()->set_synchronous(o.synchronous);
+  // Its /metrics tell how long the gateway itself held each envelope.
+  config->set_metrics_address("127.0.0.1:0");
   if (!o.kafka.empty()) {
     // A fresh prefix per run: the topics start empty, so their offsets count this run's records.
     gateway.topic_prefix = absl::StrCat("loadgen-", absl::ToUnixSeconds(absl::Now()), "-", RunTag());
@@ -439,6 +455,36 @@ absl::Status StartEmbedded(const Options& o, EmbeddedGateway& gateway, std::stri
   pki = pki_options.dir;
   target = absl::StrCat("127.0.0.1:", gateway.server->port());
   return absl::OkStatus();
+}
+
+// The gateway's own submission latency histogram, from its /metrics.
+absl::StatusOr<LatencyHistogram::Snapshot> ReadHeldLatency(const std::string& metrics_address) {
+  absl::StatusOr<std::string> text = HttpGet(metrics_address, "/metrics");
+  if (!text.ok()) {
+    return absl::UnavailableError(absl::StrCat("the gateway's metrics at ", metrics_address, ": ", text.status().message()));
+  }
+  LatencyHistogram::Snapshot snapshot;
+  if (absl::Status s = ParsePrometheusHistogram(*text, "caselink_submission_duration_seconds", snapshot); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("the gateway's metrics at ", metrics_address, ": ", s.message()));
+  }
+  return snapshot;
+}
+
+// Bucket upper bounds: the histogram says "at most", never a made-up value inside a bucket.
+json HeldLatencyJson(const LatencyHistogram::Snapshot& run) {
+  auto bound_ms = [&run](double q) -> json {
+    const int64_t micros = run.QuantileUpperBoundMicros(q);
+    if (micros < 0) return nullptr;
+    if (micros == std::numeric_limits<int64_t>::max()) return "over the largest bucket";
+    return static_cast<double>(micros) / 1000;
+  };
+  const uint64_t n = run.count();
+  return {{"count", n},
+          {"mean_ms", n > 0 ? static_cast<double>(run.sum_micros) / 1000 / static_cast<double>(n) : 0},
+          {"p50_at_most_ms", bound_ms(0.5)},
+          {"p90_at_most_ms", bound_ms(0.9)},
+          {"p99_at_most_ms", bound_ms(0.99)},
+          {"p99_9_at_most_ms", bound_ms(0.999)}};
 }
 
 // The embedded gateway's store writer, to account for its time; empty when the
@@ -684,6 +730,18 @@ void PrintReport(const json& j) {
                                t.value("nice", 0) != 0 ? absl::StrCat(", nice ", t.value("nice", 0)) : "");
   }
   if (!threads.empty()) std::printf("threads:    busiest, in cores: %s\n", threads.c_str());
+  if (gw.contains("held_latency")) {
+    // The gateway's own view: what of the latency above it held the envelopes for.
+    const json& h = gw["held_latency"];
+    auto bound = [](const json& v) {
+      return v.is_number() ? absl::StrFormat("%.2f", v.get<double>()) : v.is_null() ? std::string("-") : v.get<std::string>();
+    };
+    std::printf("            held in the gateway (its /metrics, arrival at the pipeline to durable outcome, %llu envelopes): "
+                "p50 <= %s  p90 <= %s  p99 <= %s  p99.9 <= %s ms, mean %.2f ms\n",
+                h["count"].get<unsigned long long>(), bound(h["p50_at_most_ms"]).c_str(),
+                bound(h["p90_at_most_ms"]).c_str(), bound(h["p99_at_most_ms"]).c_str(),
+                bound(h["p99_9_at_most_ms"]).c_str(), h["mean_ms"].get<double>());
+  }
   if (gw.contains("context_switches_per_handoff")) {
     std::printf("            context switches per OK handoff: %.2f, of them preemptions %.2f\n",
                 gw["context_switches_per_handoff"].get<double>(), gw["involuntary_switches_per_handoff"].get<double>());
@@ -1032,6 +1090,14 @@ int Main(int argc, char** argv) {
   const std::map<int, ThreadCpu> threads_before = pid > 0 ? ReadThreadCpu(pid) : std::map<int, ThreadCpu>();
   const double load_before = LoadAverage1m();
   const std::optional<SqliteStore::WriterActivity> writer_before = StoreWriterActivity(embedded);
+  const std::string metrics_address =
+      o.embedded ? absl::StrCat("127.0.0.1:", embedded.server->metrics_port()) : o.gateway_metrics;
+  std::optional<LatencyHistogram::Snapshot> held_before;
+  if (!metrics_address.empty()) {
+    absl::StatusOr<LatencyHistogram::Snapshot> read = ReadHeldLatency(metrics_address);
+    if (!read.ok()) return Fail(read.status());
+    held_before = *read;
+  }
   std::unique_ptr<DiskProbe> probe;
   if (!disk.dir.empty()) {
     absl::StatusOr<std::unique_ptr<DiskProbe>> started = DiskProbe::Start(disk);
@@ -1043,6 +1109,12 @@ int Main(int argc, char** argv) {
   if (probe) result["disk"]["beside_run"] = DiskStallsJson(probe->Stop());
   const std::optional<SqliteStore::WriterActivity> writer_after = StoreWriterActivity(embedded);
   const double load_after = LoadAverage1m();
+  std::optional<LatencyHistogram::Snapshot> held_run;
+  if (held_before) {
+    absl::StatusOr<LatencyHistogram::Snapshot> read = ReadHeldLatency(metrics_address);
+    if (!read.ok()) return Fail(read.status());
+    held_run = read->Minus(*held_before);
+  }
   std::optional<uint64_t> backlog_at_end;
   if (gateway_stub) {
     absl::StatusOr<uint64_t> backlog = BusBacklog(*gateway_stub);
@@ -1103,6 +1175,7 @@ int Main(int argc, char** argv) {
                        {"peak_rss_mib", static_cast<double>(gateway_after->peak_rss_bytes) / (1 << 20)},
                        {"peak_rss_since_run_start", peak_reset}};
   result["gateway"]["busiest_threads"] = BusiestThreads(threads_before, threads_after, r.wall_seconds);
+  if (held_run) result["gateway"]["held_latency"] = HeldLatencyJson(*held_run);
   if (r.ok > 0 && !threads_after.empty()) {
     // Threads that ended during the run took their counts with them.
     uint64_t voluntary = 0;
