@@ -97,6 +97,25 @@ TEST(LoadgenCliTest, TheReportSaysHowLongTheGatewayItselfHeldTheEnvelopes) {
   EXPECT_GT(held["p50_at_most_ms"].get<double>(), 0);
 }
 
+// --median summarises the gateway's own figures too.
+TEST(LoadgenCliTest, TheMedianOfASetIncludesWhatTheGatewayHeld) {
+  std::string args = "--median";
+  const double held_p99[] = {6.0, 12.5, 8.0};
+  for (int i = 0; i < 3; ++i) {
+    const std::string path = absl::StrCat(testing::TempDir(), "/loadgen_cli_median_", i, ".json");
+    json run{{"run", {{"throughput_per_second", 1000.0 * (i + 1)}}},
+             {"gateway", {{"held_latency", {{"p50_at_most_ms", 2.0}, {"p99_at_most_ms", held_p99[i]}}}}}};
+    std::ofstream(path) << run.dump();
+    args += " " + path;
+  }
+  Ran ran = RunProgram(args);
+  ASSERT_EQ(ran.status, 0) << ran.errors;
+  EXPECT_EQ(ran.result["median"]["held_p99_at_most_ms"], 8.0);
+  EXPECT_EQ(ran.result["max"]["held_p99_at_most_ms"], 12.5);
+  EXPECT_EQ(ran.result["median"]["held_p50_at_most_ms"], 2.0);
+  EXPECT_EQ(ran.result["median"]["throughput_per_second"], 2000.0);
+}
+
 TEST(LoadgenCliTest, GatewayMetricsAreReadFromAnExternalGatewayOnly) {
   Ran ran = RunProgram("--embedded-gateway --gateway-metrics 127.0.0.1:1 --rate 10 --duration 1");
   EXPECT_NE(ran.status, 0);

@@ -820,6 +820,9 @@ int Median(const Options& o) {
       {"latency_p90_ms", "/run/latency_ms/p90"},
       {"latency_p99_ms", "/run/latency_ms/p99"},
       {"latency_p99_9_ms", "/run/latency_ms/p99_9"},
+      // Bucket upper bounds from the gateway's own histogram (see "held in the gateway").
+      {"held_p50_at_most_ms", "/gateway/held_latency/p50_at_most_ms"},
+      {"held_p99_at_most_ms", "/gateway/held_latency/p99_at_most_ms"},
       {"errors", "/run/error_count"},
       {"gateway_cpu_us_per_handoff", "/gateway/cpu_us_per_handoff"},
       {"gateway_cpu_cores_used", "/gateway/cpu_cores_used"},
