@@ -1,4 +1,4 @@
-// Worked examples of statutory period counting on the shipped 2024-2026 calendar. Each test
+// Worked examples of statutory period counting on the shipped 2024-2027 calendar. Each test
 // writes out the count day by day; all times are China Standard Time (UTC+8) unless stated.
 #include "gateway/deadlines/deadline_rules.h"
 
@@ -119,24 +119,52 @@ TEST(DeadlineRulesTest, OneWorkingDayFromFridayIsMonday) {
   ExpectDue(Cst(2025, 3, 7, 18, 0), DeadlineRule::kWorkingDays, 1, Cst(2025, 3, 11));
 }
 
-// A period whose last day is the calendar's last day is fine even though the due instant
-// (24:00 of 2026-12-31) lies in 2027: 2026-12-28 (Mon) + 3 days -> 12-31 (Thu), a working day.
-TEST(DeadlineRulesTest, LastCoveredDayNeedsNoLaterData) {
-  ExpectDue(Cst(2026, 12, 28, 10, 0), DeadlineRule::kNaturalDays, 3, Cst(2027, 1, 1));
+// 2027 New Year: 01-01 (Fri)..01-03 (Sun) off, no make-up working day. From 2026-12-30 (Wed):
+//   3 days: day 3 = 2027-01-02, a holiday; 01-03 too; 01-04 (Mon) is a working day
+//           -> due 24:00 of 01-04 = 2027-01-05 00:00.
+//   2 working days: 12-31 (Thu) 1, 01-01..01-03 off, 01-04 (Mon) 2 -> the same instant.
+TEST(DeadlineRulesTest, PeriodsAcrossNewYearTwentyTwentySeven) {
+  ExpectDue(Cst(2026, 12, 30, 10, 0), DeadlineRule::kNaturalDays, 3, Cst(2027, 1, 5));
+  ExpectDue(Cst(2026, 12, 30, 10, 0), DeadlineRule::kWorkingDays, 2, Cst(2027, 1, 5));
 }
 
-// (d) Outside the calendar: from 2026-12-30 (Wed), 3 days -> day 3 = 2027-01-02, and whether
-//     it is a working day is unknown (the 2027 notice is not in the data): OUT_OF_RANGE, never
-//     a guess. The same for working days that reach 2027 and for days before 2024.
+// 2027 Spring Festival: 02-05 (Fri, the eve)..02-13 (Sat) off; 01-31 (Sun) and 02-14 (Sun)
+// worked. Received 2027-02-03 (Wed) 15:00:
+//   3 days: day 1 = 02-04, day 2 = 02-05, day 3 = 02-06 (the lunar new year), a holiday; the
+//           block runs to 02-13, and 02-14 is a make-up working Sunday -> due 24:00 of 02-14.
+//   3 working days: 02-04 (Thu) 1, 02-05..02-13 off, 02-14 (Sun, make-up) 2, 02-15 (Mon) 3
+//           -> due 24:00 of 02-15. Without the make-up Sunday it would have been 02-16.
+TEST(DeadlineRulesTest, PeriodsAcrossSpringFestivalTwentyTwentySeven) {
+  ExpectDue(Cst(2027, 2, 3, 15, 0), DeadlineRule::kNaturalDays, 3, Cst(2027, 2, 15));
+  ExpectDue(Cst(2027, 2, 3, 15, 0), DeadlineRule::kWorkingDays, 3, Cst(2027, 2, 16));
+}
+
+// 2027 National Day: 10-01 (Fri)..10-07 (Thu) off; 09-26 (Sun) and 10-09 (Sat) worked.
+// Received 2027-09-30 (Thu): 7 days -> day 7 = 10-07, a holiday -> 10-08 (Fri), due 24:00 of
+// 10-08. 2 working days from 10-07: 10-08 (Fri) 1, 10-09 (Sat, make-up) 2 -> due 24:00 of 10-09.
+TEST(DeadlineRulesTest, PeriodsAcrossNationalDayTwentyTwentySeven) {
+  ExpectDue(Cst(2027, 9, 30, 9, 0), DeadlineRule::kNaturalDays, 7, Cst(2027, 10, 9));
+  ExpectDue(Cst(2027, 10, 7, 9, 0), DeadlineRule::kWorkingDays, 2, Cst(2027, 10, 10));
+}
+
+// A period whose last day is the calendar's last day is fine even though the due instant
+// (24:00 of 2027-12-31) lies in 2028: 2027-12-28 (Tue) + 3 days -> 12-31 (Fri), a working day.
+TEST(DeadlineRulesTest, LastCoveredDayNeedsNoLaterData) {
+  ExpectDue(Cst(2027, 12, 28, 10, 0), DeadlineRule::kNaturalDays, 3, Cst(2028, 1, 1));
+}
+
+// (d) Outside the calendar: from 2027-12-30 (Thu), 3 days -> day 3 = 2028-01-02, and whether
+//     it is a working day is unknown (the 2028 notice is not in the data): OUT_OF_RANGE, never
+//     a guess. The same for working days that reach 2028 and for days before 2024.
 TEST(DeadlineRulesTest, DayOutsideTheCalendarIsOutOfRange) {
   absl::StatusOr<absl::Time> due =
-      ComputeDue(Cst(2026, 12, 30, 10, 0), DeadlineRule::kNaturalDays, 3, ShippedCalendar());
+      ComputeDue(Cst(2027, 12, 30, 10, 0), DeadlineRule::kNaturalDays, 3, ShippedCalendar());
   ASSERT_EQ(due.status().code(), absl::StatusCode::kOutOfRange) << due.status();
-  EXPECT_THAT(std::string(due.status().message()), HasSubstr("2027"));
-  EXPECT_THAT(std::string(due.status().message()), HasSubstr("2024-2026"));
+  EXPECT_THAT(std::string(due.status().message()), HasSubstr("2028"));
+  EXPECT_THAT(std::string(due.status().message()), HasSubstr("2024-2027"));
 
-  // 12-31 is working day 1; working day 2 would be in 2027.
-  EXPECT_EQ(ComputeDue(Cst(2026, 12, 30, 10, 0), DeadlineRule::kWorkingDays, 2, ShippedCalendar())
+  // 12-31 is working day 1; working day 2 would be in 2028.
+  EXPECT_EQ(ComputeDue(Cst(2027, 12, 30, 10, 0), DeadlineRule::kWorkingDays, 2, ShippedCalendar())
                 .status()
                 .code(),
             absl::StatusCode::kOutOfRange);
@@ -149,7 +177,7 @@ TEST(DeadlineRulesTest, DayOutsideTheCalendarIsOutOfRange) {
 
 // Hours need no calendar, so they work past its end.
 TEST(DeadlineRulesTest, HoursPastTheCalendarNeedNoData) {
-  ExpectDue(Cst(2026, 12, 31, 12, 0), DeadlineRule::kHours, 24, Cst(2027, 1, 1, 12, 0));
+  ExpectDue(Cst(2027, 12, 31, 12, 0), DeadlineRule::kHours, 24, Cst(2028, 1, 1, 12, 0));
 }
 
 TEST(DeadlineRulesTest, RefusesAmountsOutsideTheAllowedRange) {
@@ -169,7 +197,7 @@ TEST(DeadlineRulesTest, RefusesAmountsOutsideTheAllowedRange) {
 TEST(DeadlineRulesTest, FixedZoneAgreesWithTzdataWhereInstalled) {
   absl::TimeZone shanghai;
   if (!absl::LoadTimeZone("Asia/Shanghai", &shanghai)) return;  // no tzdata: nothing to compare
-  for (absl::CivilDay d(2024, 1, 1); d.year() <= 2026; d += 7) {
+  for (absl::CivilDay d(2024, 1, 1); d.year() <= 2027; d += 7) {
     const absl::Time t = absl::FromCivil(d, shanghai);
     EXPECT_EQ(absl::ToCivilSecond(t, ChinaTimeZone()), absl::CivilSecond(d)) << d;
   }

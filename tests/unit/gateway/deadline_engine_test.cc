@@ -71,10 +71,16 @@ TEST_F(DeadlineEngineTest, PeriodsOnTheHolidayCalendar) {
   EXPECT_EQ(Due(R::MONTHS, 1, China(2026, 3, 31)), "2026-04-30 24:00 CST");
   // ...moved past a holiday (Labour Day 05-05).
   EXPECT_EQ(Due(R::MONTHS, 1, China(2026, 4, 5)), "2026-05-06 24:00 CST");
-  // Outside the calendar's years: refused, not guessed.
-  auto outside = ComputeDeadlineDue(R::MONTHS, 1, China(2026, 12, 15), calendar_.get());
+  // Into 2027: past New Year 01-01..01-03 to Monday 01-04; a month from 12-15 to 01-15 (Fri);
+  // a month landing on 2027-02-06 (Spring Festival, off to 02-13) ends on the make-up Sunday 02-14.
+  EXPECT_EQ(Due(R::NATURAL_DAYS, 3, China(2026, 12, 30)), "2027-01-04 24:00 CST");
+  EXPECT_EQ(Due(R::MONTHS, 1, China(2026, 12, 15)), "2027-01-15 24:00 CST");
+  EXPECT_EQ(Due(R::MONTHS, 1, China(2027, 1, 6)), "2027-02-14 24:00 CST");
+  // Outside the calendar's years (2028 on): refused, not guessed.
+  auto outside = ComputeDeadlineDue(R::MONTHS, 1, China(2027, 12, 15), calendar_.get());
   EXPECT_EQ(outside.status().code(), absl::StatusCode::kFailedPrecondition);
-  auto natural = ComputeDeadlineDue(R::NATURAL_DAYS, 3, China(2026, 12, 30), calendar_.get());
+  EXPECT_TRUE(absl::StrContains(outside.status().message(), "2028")) << outside.status();
+  auto natural = ComputeDeadlineDue(R::NATURAL_DAYS, 3, China(2027, 12, 30), calendar_.get());
   EXPECT_EQ(natural.status().code(), absl::StatusCode::kFailedPrecondition);
   auto no_calendar = ComputeDeadlineDue(R::NATURAL_DAYS, 3, China(2026, 3, 2), nullptr);
   EXPECT_EQ(no_calendar.status().code(), absl::StatusCode::kFailedPrecondition);

@@ -29,7 +29,9 @@ class PipelineFixture : public ::testing::Test {
     DevPkiOptions options;
     options.additional_regions = {"510104"};
     options.not_before = std::min(absl::Now(), ScenarioStart()) - absl::Hours(24);
-    options.validity = absl::Now() - options.not_before + absl::Hours(24 * 365);
+    // Three years ahead: a test moves the clock to the end of the holiday calendar's last year,
+    // which is more than a year away once the next year's notice is in.
+    options.validity = absl::Now() - options.not_before + absl::Hours(24 * 365 * 3);
     auto setup = MakeDevPkiSetup(options, clock_.Now());
     ASSERT_TRUE(setup.ok()) << setup.status();
     dir_ = setup->dir;

@@ -294,15 +294,30 @@ TEST_F(ProcedurePipelineTest, ExtensionMovesTheDueTimeFromAcceptance) {
 }
 
 TEST_F(ProcedurePipelineTest, DeadlineBeyondTheCalendarIsRefusedNotGuessed) {
-  clock_.Set(absl::FromCivil(absl::CivilHour(2026, 12, 30, 10), deadlines::ChinaTimeZone()));
-  // The transfer starts no day-counted period; the receipt's 3 days end in 2027.
+  clock_.Set(absl::FromCivil(absl::CivilHour(2027, 12, 30, 10), deadlines::ChinaTimeZone()));
+  // The transfer starts no day-counted period; the receipt's 3 days end in 2028.
   ASSERT_TRUE(Submit("510100.epb", TransferEnvelope("T-3")).ok());
   auto refused = Submit("510100.psb", ActionEnvelope("T-3", "receipt"));
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "psb_filing_decision")) << refused.status();
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "cannot be computed")) << refused.status();
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "2027")) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "2028")) << refused.status();
   EXPECT_EQ(ReadCase("T-3").state(), v1::TRANSFERRED);
+}
+
+TEST_F(ProcedurePipelineTest, ReceiptAtTheYearEndCountsOnTheNextYearsCalendar) {
+  clock_.Set(absl::FromCivil(absl::CivilHour(2026, 12, 30, 10), deadlines::ChinaTimeZone()));
+  // The receipt's 3 days end on 2027-01-02, inside New Year 01-01..01-03: the last day moves to
+  // Monday 01-04.
+  ASSERT_TRUE(Submit("510100.epb", TransferEnvelope("T-8")).ok());
+  auto receipt = Submit("510100.psb", ActionEnvelope("T-8", "receipt"));
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  const v1::Case received = ReadCase("T-8");
+  EXPECT_EQ(received.state(), v1::RECEIVED);
+  const v1::Deadline* d = FindDeadline(received, "psb_filing_decision");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(FormatChinaTime(absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(d->due_at()))),
+            "2027-01-04 24:00 CST");
 }
 
 TEST_F(ProcedurePipelineTest, ReconsiderationOnlyWithinThreeWorkingDays) {
