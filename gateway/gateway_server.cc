@@ -33,6 +33,7 @@
 #include "gateway/kafka_relay.h"
 #include "gateway/metrics.h"
 #include "gateway/metrics_http.h"
+#include "gateway/rpc_metrics.h"
 #include "gateway/read_executor.h"
 #include "gateway/receipt_signing_pool.h"
 #include "gateway/registry.h"
@@ -267,6 +268,12 @@ class GatewayServerImpl final : public GatewayServer {
     builder.RegisterService(audit_service_.get());
     builder.RegisterService(statistics_service_.get());
     builder.RegisterService(gateway_service_.get());
+    if (metrics_http_ != nullptr) {
+      // Only with metrics served: an interceptor runs on every message of every call.
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+      interceptors.push_back(NewRpcCountingInterceptorFactory(metrics_));
+      builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    }
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
       store_->Shutdown();

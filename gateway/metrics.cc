@@ -16,6 +16,7 @@ namespace {
 
 constexpr char kSubmissions[] = "caselink_submissions_total";
 constexpr char kSubmissionDuration[] = "caselink_submission_duration_seconds";
+constexpr char kRpcs[] = "caselink_rpcs_total";
 
 std::string SecondsLabel(int64_t micros) { return absl::StrFormat("%g", static_cast<double>(micros) / 1e6); }
 
@@ -75,8 +76,34 @@ uint64_t GatewayMetrics::Submissions(absl::StatusCode code) const {
   return c >= 0 && c < kCodes ? submissions_[c].load(std::memory_order_relaxed) : 0;
 }
 
+void GatewayMetrics::CountRpc(std::string_view method, int code) {
+  const int c = code >= 0 && code < kCodes ? code : static_cast<int>(absl::StatusCode::kUnknown);
+  std::lock_guard<std::mutex> lock(rpcs_mu_);
+  auto it = rpcs_.find(method);
+  if (it == rpcs_.end()) it = rpcs_.emplace(std::string(method), std::array<uint64_t, kCodes>{}).first;
+  ++it->second[c];
+}
+
+uint64_t GatewayMetrics::Rpcs(std::string_view method, int code) const {
+  std::lock_guard<std::mutex> lock(rpcs_mu_);
+  auto it = rpcs_.find(method);
+  return it == rpcs_.end() || code < 0 || code >= kCodes ? 0 : it->second[code];
+}
+
 std::string GatewayMetrics::RenderPrometheus() const {
   std::string out;
+  {
+    std::lock_guard<std::mutex> lock(rpcs_mu_);
+    absl::StrAppend(&out, "# HELP ", kRpcs, " RPCs answered, by method and gRPC status code.\n", "# TYPE ", kRpcs,
+                    " counter\n");
+    for (const auto& [method, counts] : rpcs_) {
+      for (int c = 0; c < kCodes; ++c) {
+        if (counts[c] == 0) continue;
+        absl::StrAppend(&out, kRpcs, "{method=\"", method, "\",code=\"",
+                        absl::StatusCodeToString(static_cast<absl::StatusCode>(c)), "\"} ", counts[c], "\n");
+      }
+    }
+  }
   absl::StrAppend(&out, "# HELP ", kSubmissions,
                   " Envelopes through the submission pipeline (Submit, SubmitStream, Kafka ingress), by outcome.\n",
                   "# TYPE ", kSubmissions, " counter\n");

@@ -8,7 +8,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,6 +58,11 @@ class GatewayMetrics {
   void ObserveSubmission(absl::StatusCode code, std::chrono::steady_clock::duration latency);
 
   uint64_t Submissions(absl::StatusCode code) const;
+
+  // One RPC answered with gRPC status `code` (0..16), by its full method name
+  // (e.g. /caselink.v1.CaseService/Submit). Once per call, not per message.
+  void CountRpc(std::string_view method, int code);
+  uint64_t Rpcs(std::string_view method, int code) const;
   const LatencyHistogram& submission_latency() const { return submission_latency_; }
 
   // Values read at render time (from the store, the deadline engine); each
@@ -73,6 +81,8 @@ class GatewayMetrics {
   static constexpr int kCodes = 17;  // gRPC status codes 0..16
   std::array<std::atomic<uint64_t>, kCodes> submissions_{};
   LatencyHistogram submission_latency_;
+  mutable std::mutex rpcs_mu_;
+  std::map<std::string, std::array<uint64_t, kCodes>, std::less<>> rpcs_;  // guarded by rpcs_mu_
   std::vector<Gauge> gauges_;  // added before serving, read only afterwards
 };
 

@@ -75,6 +75,11 @@ TEST_F(MetricsE2eTest, CountsAndTimesEveryOutcome) {
   ASSERT_TRUE(ParsePrometheusHistogram(after, "caselink_submission_duration_seconds", held).ok());
   EXPECT_EQ(held.count(), 4u);
 
+  // Every RPC by method and status, once per call.
+  const std::string submit = "caselink_rpcs_total{method=\"/caselink.v1.CaseService/Submit\",";
+  EXPECT_EQ(Sample(after, submit + "code=\"OK\"}"), 3);
+  EXPECT_EQ(Sample(after, submit + "code=\"INVALID_ARGUMENT\"}"), 1);
+
   // The gauges say what the store says.
   EXPECT_EQ(Sample(after, "caselink_audit_tree_size"), static_cast<double>(gateway_.AuditSize()));
   absl::StatusOr<std::vector<RunningDeadline>> running = gateway_.store().ListRunningDeadlines();
@@ -86,6 +91,11 @@ TEST_F(MetricsE2eTest, CountsAndTimesEveryOutcome) {
   // Once the clock passes every due time, they are all overdue.
   gateway_.clock()->Advance(absl::Hours(24 * 60));
   EXPECT_EQ(Sample(Scrape(), "caselink_deadlines_overdue"), static_cast<double>(running->size()));
+
+  // Reads too, refusals included.
+  absl::StatusOr<v1::GetCaseResponse> missing = epb->GetCase("510100-EPB-2026-9999");
+  ASSERT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+  EXPECT_EQ(Sample(Scrape(), "caselink_rpcs_total{method=\"/caselink.v1.CaseService/GetCase\",code=\"NOT_FOUND\"}"), 1);
 }
 
 TEST(MetricsStartTest, AMetricsAddressInUseStopsTheStartAndIsNamed) {

@@ -98,6 +98,26 @@ TEST(GatewayMetricsTest, RendersCountsByCodeAndACumulativeHistogram) {
   EXPECT_EQ(m.Submissions(absl::StatusCode::kOk), 2u);
 }
 
+TEST(GatewayMetricsTest, CountsRpcsByMethodAndCode) {
+  GatewayMetrics m;
+  m.CountRpc("/caselink.v1.CaseService/Submit", 0);
+  m.CountRpc("/caselink.v1.CaseService/Submit", 0);
+  m.CountRpc("/caselink.v1.CaseService/Submit", 3);
+  m.CountRpc("/caselink.v1.CaseService/GetCase", 5);
+  m.CountRpc("/caselink.v1.CaseService/GetCase", 99);  // not a gRPC code: counted as UNKNOWN
+  EXPECT_EQ(m.Rpcs("/caselink.v1.CaseService/Submit", 0), 2u);
+  EXPECT_EQ(m.Rpcs("/caselink.v1.CaseService/GetCase", 2), 1u);
+  EXPECT_EQ(m.Rpcs("/caselink.v1.CaseService/Nothing", 0), 0u);
+  const std::string text = m.RenderPrometheus();
+  EXPECT_THAT(text, HasSubstr("# TYPE caselink_rpcs_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("caselink_rpcs_total{method=\"/caselink.v1.CaseService/Submit\",code=\"OK\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("caselink_rpcs_total{method=\"/caselink.v1.CaseService/Submit\",code=\"INVALID_ARGUMENT\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("caselink_rpcs_total{method=\"/caselink.v1.CaseService/GetCase\",code=\"NOT_FOUND\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("caselink_rpcs_total{method=\"/caselink.v1.CaseService/GetCase\",code=\"UNKNOWN\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("GetCase\",code=\"OK\"")));
+}
+
 TEST(GatewayMetricsTest, TheHistogramReadsBackFromItsText) {
   GatewayMetrics m;
   for (int i = 0; i < 10; ++i) m.ObserveSubmission(absl::StatusCode::kOk, microseconds(1'200 * (i + 1)));

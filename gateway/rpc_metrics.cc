@@ -1,0 +1,45 @@
+#include "gateway/rpc_metrics.h"
+
+namespace caselink {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+class RpcCountingInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  RpcCountingInterceptor(GatewayMetrics& metrics, const char* method) : metrics_(metrics), method_(method) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    // A call's status is sent once, whether it ends in success, a refusal or
+    // a cancellation the handler noticed.
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      metrics_.CountRpc(method_, static_cast<int>(methods->GetSendStatus().error_code()));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GatewayMetrics& metrics_;
+  const char* const method_;  // gRPC's, alive for the call
+};
+
+class RpcCountingInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RpcCountingInterceptorFactory(GatewayMetrics& metrics) : metrics_(metrics) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcCountingInterceptor(metrics_, info->method() != nullptr ? info->method() : "unknown");
+  }
+
+ private:
+  GatewayMetrics& metrics_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewRpcCountingInterceptorFactory(
+    GatewayMetrics& metrics) {
+  return std::make_unique<RpcCountingInterceptorFactory>(metrics);
+}
+
+}  // namespace caselink
