@@ -101,8 +101,11 @@ int main(int argc, char** argv) {
   Log("info", absl::StrCat("caselink-gateway ", CASELINK_VERSION, " serving on port ", (*server)->port(), ", data in ",
                            config->data_dir()));
   if ((*server)->metrics_port() != 0) {
-    Log("info", absl::StrCat("metrics at http://", config->metrics_address().substr(0, config->metrics_address().rfind(':')),
-                             ":", (*server)->metrics_port(), "/metrics"));
+    const std::string& address = config->metrics_address();
+    const std::string host = address.substr(0, address.rfind(':'));
+    // An empty host listens on every interface.
+    Log("info", absl::StrCat("metrics at http://", host.empty() ? "0.0.0.0" : host, ":", (*server)->metrics_port(),
+                             "/metrics"));
   }
   // Written once serving, through a rename, so a reader never sees a partial port.
   auto write_port = [](const std::string& file, int port) {
