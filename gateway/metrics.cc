@@ -17,8 +17,27 @@ namespace {
 constexpr char kSubmissions[] = "caselink_submissions_total";
 constexpr char kSubmissionDuration[] = "caselink_submission_duration_seconds";
 constexpr char kRpcs[] = "caselink_rpcs_total";
+constexpr char kRpcDuration[] = "caselink_rpc_duration_seconds";
 
 std::string SecondsLabel(int64_t micros) { return absl::StrFormat("%g", static_cast<double>(micros) / 1e6); }
+
+// One histogram's samples; `labels` is empty or `name="value",` pairs, each with its comma.
+void AppendHistogram(std::string& out, absl::string_view name, absl::string_view labels,
+                     const LatencyHistogram::Snapshot& h) {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+    cumulative += h.counts[i];
+    const std::string le = i < LatencyHistogram::kBoundsMicros.size()
+                               ? SecondsLabel(LatencyHistogram::kBoundsMicros[i])
+                               : std::string("+Inf");
+    absl::StrAppend(&out, name, "_bucket{", labels, "le=\"", le, "\"} ", cumulative, "\n");
+  }
+  // The labels without their trailing comma, for the series that have no le.
+  const absl::string_view bare = labels.empty() ? labels : labels.substr(0, labels.size() - 1);
+  const std::string braces = bare.empty() ? std::string() : absl::StrCat("{", bare, "}");
+  absl::StrAppend(&out, name, "_sum", braces, " ", absl::StrFormat("%.6f", static_cast<double>(h.sum_micros) / 1e6),
+                  "\n", name, "_count", braces, " ", cumulative, "\n");
+}
 
 }  // namespace
 
@@ -84,6 +103,20 @@ void GatewayMetrics::CountRpc(std::string_view method, int code) {
   ++it->second[c];
 }
 
+void GatewayMetrics::ObserveUnaryRpc(std::string_view method, std::chrono::steady_clock::duration latency) {
+  LatencyHistogram* histogram;
+  {
+    std::lock_guard<std::mutex> lock(rpcs_mu_);
+    auto it = rpc_latency_.find(method);
+    if (it == rpc_latency_.end()) {
+      it = rpc_latency_.emplace(std::string(method), std::make_unique<LatencyHistogram>()).first;
+    }
+    histogram = it->second.get();
+  }
+  // Outside the lock: a histogram is never removed, and it records with atomics.
+  histogram->Observe(latency);
+}
+
 uint64_t GatewayMetrics::Rpcs(std::string_view method, int code) const {
   std::lock_guard<std::mutex> lock(rpcs_mu_);
   auto it = rpcs_.find(method);
@@ -103,6 +136,12 @@ std::string GatewayMetrics::RenderPrometheus() const {
                         absl::StatusCodeToString(static_cast<absl::StatusCode>(c)), "\"} ", counts[c], "\n");
       }
     }
+    absl::StrAppend(&out, "# HELP ", kRpcDuration,
+                    " Unary RPCs, from the call's arrival to its status being sent, by method.\n", "# TYPE ",
+                    kRpcDuration, " histogram\n");
+    for (const auto& [method, histogram] : rpc_latency_) {
+      AppendHistogram(out, kRpcDuration, absl::StrCat("method=\"", method, "\","), histogram->Read());
+    }
   }
   absl::StrAppend(&out, "# HELP ", kSubmissions,
                   " Envelopes through the submission pipeline (Submit, SubmitStream, Kafka ingress), by outcome.\n",
@@ -119,16 +158,7 @@ std::string GatewayMetrics::RenderPrometheus() const {
   absl::StrAppend(&out, "# HELP ", kSubmissionDuration,
                   " From an envelope's arrival at the pipeline to its outcome being durable and handed back.\n",
                   "# TYPE ", kSubmissionDuration, " histogram\n");
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
-    cumulative += h.counts[i];
-    const std::string le = i < LatencyHistogram::kBoundsMicros.size()
-                               ? SecondsLabel(LatencyHistogram::kBoundsMicros[i])
-                               : std::string("+Inf");
-    absl::StrAppend(&out, kSubmissionDuration, "_bucket{le=\"", le, "\"} ", cumulative, "\n");
-  }
-  absl::StrAppend(&out, kSubmissionDuration, "_sum ", absl::StrFormat("%.6f", static_cast<double>(h.sum_micros) / 1e6),
-                  "\n", kSubmissionDuration, "_count ", cumulative, "\n");
+  AppendHistogram(out, kSubmissionDuration, "", h);
 
   for (const Gauge& g : gauges_) {
     double value = 0;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -62,6 +63,8 @@ class GatewayMetrics {
   // One RPC answered with gRPC status `code` (0..16), by its full method name
   // (e.g. /caselink.v1.CaseService/Submit). Once per call, not per message.
   void CountRpc(std::string_view method, int code);
+  // A unary RPC's time from its arrival to its status being sent.
+  void ObserveUnaryRpc(std::string_view method, std::chrono::steady_clock::duration latency);
   uint64_t Rpcs(std::string_view method, int code) const;
   const LatencyHistogram& submission_latency() const { return submission_latency_; }
 
@@ -83,6 +86,8 @@ class GatewayMetrics {
   LatencyHistogram submission_latency_;
   mutable std::mutex rpcs_mu_;
   std::map<std::string, std::array<uint64_t, kCodes>, std::less<>> rpcs_;  // guarded by rpcs_mu_
+  // The map is guarded by rpcs_mu_; each histogram records by itself.
+  std::map<std::string, std::unique_ptr<LatencyHistogram>, std::less<>> rpc_latency_;
   std::vector<Gauge> gauges_;  // added before serving, read only afterwards
 };
 

@@ -1,5 +1,6 @@
-// Counts every RPC the gateway answers, by method and status code, for its
-// metrics: a gRPC server interceptor that looks only at the status sent.
+// Counts every RPC the gateway answers, by method and status code, and times
+// the unary ones, for its metrics: a gRPC server interceptor that looks only at
+// the call's start and the status sent.
 #pragma once
 
 #include <memory>
@@ -10,7 +11,8 @@
 
 namespace caselink {
 
-// Interceptors that count each call's status in `metrics` once it is sent.
+// Interceptors that count each call's status in `metrics` once it is sent, and
+// time each unary call.
 // `metrics` must outlive the server.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewRpcCountingInterceptorFactory(
     GatewayMetrics& metrics);

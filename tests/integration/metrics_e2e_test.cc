@@ -79,6 +79,8 @@ TEST_F(MetricsE2eTest, CountsAndTimesEveryOutcome) {
   const std::string submit = "caselink_rpcs_total{method=\"/caselink.v1.CaseService/Submit\",";
   EXPECT_EQ(Sample(after, submit + "code=\"OK\"}"), 3);
   EXPECT_EQ(Sample(after, submit + "code=\"INVALID_ARGUMENT\"}"), 1);
+  // The unary Submit calls are timed, the refused one too.
+  EXPECT_EQ(Sample(after, "caselink_rpc_duration_seconds_count{method=\"/caselink.v1.CaseService/Submit\"}"), 4);
 
   // The gauges say what the store says.
   EXPECT_EQ(Sample(after, "caselink_audit_tree_size"), static_cast<double>(gateway_.AuditSize()));

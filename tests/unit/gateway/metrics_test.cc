@@ -118,6 +118,27 @@ TEST(GatewayMetricsTest, CountsRpcsByMethodAndCode) {
   EXPECT_THAT(text, Not(HasSubstr("GetCase\",code=\"OK\"")));
 }
 
+TEST(GatewayMetricsTest, TimesUnaryRpcsByMethod) {
+  GatewayMetrics m;
+  m.ObserveUnaryRpc("/caselink.v1.CaseService/GetCase", microseconds(800));
+  m.ObserveUnaryRpc("/caselink.v1.CaseService/GetCase", microseconds(30'000));
+  m.ObserveUnaryRpc("/caselink.v1.CaseService/Submit", microseconds(2'000));
+  const std::string text = m.RenderPrometheus();
+  EXPECT_THAT(text, HasSubstr("# TYPE caselink_rpc_duration_seconds histogram\n"));
+  const std::string get_case = "caselink_rpc_duration_seconds_bucket{method=\"/caselink.v1.CaseService/GetCase\",";
+  EXPECT_THAT(text, HasSubstr(get_case + "le=\"0.00075\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr(get_case + "le=\"0.001\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr(get_case + "le=\"0.03\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr(get_case + "le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("caselink_rpc_duration_seconds_sum{method=\"/caselink.v1.CaseService/GetCase\"} 0.030800\n"));
+  EXPECT_THAT(text, HasSubstr("caselink_rpc_duration_seconds_count{method=\"/caselink.v1.CaseService/GetCase\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("caselink_rpc_duration_seconds_count{method=\"/caselink.v1.CaseService/Submit\"} 1\n"));
+  // The submissions' histogram, unlabelled, still reads back.
+  LatencyHistogram::Snapshot parsed;
+  EXPECT_TRUE(ParsePrometheusHistogram(text, "caselink_submission_duration_seconds", parsed).ok());
+  EXPECT_EQ(parsed.count(), 0u);
+}
+
 TEST(GatewayMetricsTest, TheHistogramReadsBackFromItsText) {
   GatewayMetrics m;
   for (int i = 0; i < 10; ++i) m.ObserveSubmission(absl::StatusCode::kOk, microseconds(1'200 * (i + 1)));
