@@ -229,6 +229,33 @@ absl::StatusOr<std::vector<ConsumedRecord>> ConsumeToEnd(const KafkaClientOption
   return records;
 }
 
+namespace {
+
+// How many ALLOW bindings of `principal` on the topic `topic` the broker's own
+// authorizer holds (DescribeAcls is answered from it); -1 on an error.
+int CountTopicAcls(rd_kafka_t* rk, const std::string& topic, const std::string& principal) {
+  char errstr[512];
+  rd_kafka_AclBindingFilter_t* filter = rd_kafka_AclBindingFilter_new(
+      RD_KAFKA_RESOURCE_TOPIC, topic.c_str(), RD_KAFKA_RESOURCE_PATTERN_LITERAL, principal.c_str(), nullptr,
+      RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, errstr, sizeof(errstr));
+  if (filter == nullptr) return -1;
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_DescribeAcls(rk, filter, nullptr, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, 10000);
+  int count = -1;
+  if (event != nullptr && rd_kafka_event_error(event) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    size_t n = 0;
+    rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(event), &n);
+    count = static_cast<int>(n);
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_AclBinding_destroy(filter);
+  return count;
+}
+
+}  // namespace
+
 absl::Status AllowOnTopic(const KafkaClientOptions& admin_client, const std::string& topic,
                           const std::string& principal, const std::vector<std::string>& operations,
                           absl::Duration timeout) {
@@ -283,7 +310,21 @@ absl::Status AllowOnTopic(const KafkaClientOptions& admin_client, const std::str
   if (event != nullptr) rd_kafka_event_destroy(event);
   rd_kafka_queue_destroy(queue);
   cleanup();
-  return status;
+  if (!status.ok()) return status;
+  // The controller accepts ACLs before the broker's authorizer applies them:
+  // a client that connects at once may still be refused. Wait until the broker
+  // itself lists them.
+  const absl::Time deadline = absl::Now() + timeout;
+  int listed = 0;
+  while ((listed = CountTopicAcls(rk, topic, principal)) < static_cast<int>(operations.size())) {
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("the broker listed ", listed, " of the ", operations.size(),
+                                                      " ACLs granted to ", principal, " on ", topic, " within ",
+                                                      absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<ConsumedRecord>> ConsumeAsGroupMember(const KafkaClientOptions& client,
