@@ -316,20 +316,20 @@ class GatewayServerImpl final : public GatewayServer {
                          v = static_cast<double>(*size);
                          return true;
                        }});
-    auto running_deadlines = [this](bool overdue_only, double& v) {
-      auto running = store_->ListRunningDeadlines();
-      if (!running.ok()) return false;
-      const int64_t now = absl::ToUnixMicros(clock_->Now());
-      v = 0;
-      for (const RunningDeadline& d : *running) {
-        if (!overdue_only || d.due_micros <= now) v += 1;
-      }
-      return true;
-    };
-    metrics_.AddGauge({"caselink_deadlines_running", "Statutory deadlines running over all cases.",
-                       [running_deadlines](double& v) { return running_deadlines(false, v); }});
-    metrics_.AddGauge({"caselink_deadlines_overdue", "Running statutory deadlines whose due time has passed.",
-                       [running_deadlines](double& v) { return running_deadlines(true, v); }});
+    // Both from one read of the running deadlines.
+    metrics_.AddGauges({{{"caselink_deadlines_running", "Statutory deadlines running over all cases."},
+                         {"caselink_deadlines_overdue", "Running statutory deadlines whose due time has passed."}},
+                        [this](std::vector<double>& values) {
+                          auto running = store_->ListRunningDeadlines();
+                          if (!running.ok()) return false;
+                          const int64_t now = absl::ToUnixMicros(clock_->Now());
+                          double overdue = 0;
+                          for (const RunningDeadline& d : *running) {
+                            if (d.due_micros <= now) overdue += 1;
+                          }
+                          values = {static_cast<double>(running->size()), overdue};
+                          return true;
+                        }});
     if (publisher_ != nullptr) {
       metrics_.AddGauge({"caselink_outbox_unpublished", "Deliveries not yet acknowledged by Kafka.", [this](double& v) {
                            auto n = store_->CountUnpublishedDeliveries();

@@ -160,13 +160,26 @@ std::string GatewayMetrics::RenderPrometheus() const {
                   "# TYPE ", kSubmissionDuration, " histogram\n");
   AppendHistogram(out, kSubmissionDuration, "", h);
 
-  for (const Gauge& g : gauges_) {
-    double value = 0;
-    if (!g.read(value)) continue;
-    absl::StrAppend(&out, "# HELP ", g.name, " ", g.help, "\n# TYPE ", g.name, " gauge\n", g.name, " ",
-                    absl::StrFormat("%.17g", value), "\n");
+  for (const GaugeGroup& g : gauges_) {
+    std::vector<double> values;
+    if (!g.read(values) || values.size() != g.names_and_help.size()) continue;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const auto& [name, help] = g.names_and_help[i];
+      absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ",
+                      absl::StrFormat("%.17g", values[i]), "\n");
+    }
   }
   return out;
+}
+
+void GatewayMetrics::AddGauge(Gauge gauge) {
+  AddGauges({{{std::move(gauge.name), std::move(gauge.help)}},
+             [read = std::move(gauge.read)](std::vector<double>& values) {
+               double value = 0;
+               if (!read(value)) return false;
+               values.assign(1, value);
+               return true;
+             }});
 }
 
 absl::Status ParsePrometheusHistogram(const std::string& text, const std::string& histogram,

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -75,7 +76,14 @@ class GatewayMetrics {
     std::string help;
     std::function<bool(double&)> read;
   };
-  void AddGauge(Gauge gauge) { gauges_.push_back(std::move(gauge)); }
+  void AddGauge(Gauge gauge);
+  // Gauges that come from one read (e.g. one scan of the store): `read` fills
+  // one value per name, in order.
+  struct GaugeGroup {
+    std::vector<std::pair<std::string, std::string>> names_and_help;
+    std::function<bool(std::vector<double>&)> read;
+  };
+  void AddGauges(GaugeGroup group) { gauges_.push_back(std::move(group)); }
 
   // The Prometheus text exposition format, version 0.0.4.
   std::string RenderPrometheus() const;
@@ -88,7 +96,7 @@ class GatewayMetrics {
   std::map<std::string, std::array<uint64_t, kCodes>, std::less<>> rpcs_;  // guarded by rpcs_mu_
   // The map is guarded by rpcs_mu_; each histogram records by itself.
   std::map<std::string, std::unique_ptr<LatencyHistogram>, std::less<>> rpc_latency_;
-  std::vector<Gauge> gauges_;  // added before serving, read only afterwards
+  std::vector<GaugeGroup> gauges_;  // added before serving, read only afterwards
 };
 
 // Parses the buckets of `histogram` (a metric name such as

@@ -3,6 +3,11 @@
 // serves it.
 #include "gateway/metrics.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <limits>
 #include <string>
@@ -185,6 +190,38 @@ TEST(MetricsHttpServerTest, ServesMetricsAndNothingElse) {
   absl::StatusOr<std::string> other = HttpGet(address, "/");
   ASSERT_FALSE(other.ok());
   EXPECT_THAT(std::string(other.status().message()), HasSubstr("404"));
+  EXPECT_EQ(renders, 1);
+}
+
+// Sends `request` raw to 127.0.0.1:`port` and returns the answer's status line.
+std::string StatusLineFor(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    char buf[1024];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) answer.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return answer.substr(0, answer.find("\r\n"));
+}
+
+TEST(MetricsHttpServerTest, OtherMethodsAndMalformedRequestsAreRefused) {
+  int renders = 0;
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", [&renders] {
+    ++renders;
+    return std::string("x\n");
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  EXPECT_EQ(StatusLineFor(port, "POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), "HTTP/1.1 405 Method Not Allowed");
+  EXPECT_EQ(StatusLineFor(port, "hello\r\n\r\n"), "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(StatusLineFor(port, "GET /metrics?x=1 HTTP/1.0\r\n\r\n"), "HTTP/1.1 200 OK");
   EXPECT_EQ(renders, 1);
 }
 
