@@ -558,19 +558,23 @@ class Connection {
   // The statement for `sql`, prepared on first use and kept for the life of
   // the connection. Callers must not hold two uses of the same text at once.
   absl::StatusOr<Statement> Get(std::string_view sql) {
-    auto it = statements_.find(sql);
-    if (it == statements_.end()) {
-      sqlite3_stmt* raw = nullptr;
-      int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
-                                  SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-      StmtPtr stmt(raw);
-      if (rc != SQLITE_OK) {
-        return SqliteStatus(db_.get(), rc, absl::StrCat("prepare ", Abbrev(sql)));
-      }
-      if (stmt == nullptr) return absl::InternalError(absl::StrCat("empty statement: ", Absl(sql)));
-      it = statements_.emplace(std::string(sql), std::move(stmt)).first;
-    }
-    return Statement(db_.get(), it->second.get());
+    absl::StatusOr<sqlite3_stmt*> stmt = Find(sql);
+    if (!stmt.ok()) return stmt.status();
+    return Statement(db_.get(), *stmt);
+  }
+
+  // The same for SQL held in a constant array (the k... statements, a
+  // literal), found by the array's address: a handoff runs about a dozen of
+  // them, and finding each by its text compared long SQL strings that begin
+  // alike several times per call. An array's address always holds the same
+  // text; a std::string's buffer would not, so only arrays come here.
+  template <size_t N>
+  absl::StatusOr<Statement> Get(const char (&sql)[N]) {
+    if (auto it = by_address_.find(sql); it != by_address_.end()) return Statement(db_.get(), it->second);
+    absl::StatusOr<sqlite3_stmt*> stmt = Find(std::string_view(sql));
+    if (!stmt.ok()) return stmt.status();
+    by_address_.emplace(sql, *stmt);
+    return Statement(db_.get(), *stmt);
   }
 
   absl::Status Prepare(const char* const* sqls, size_t count) {
@@ -582,7 +586,8 @@ class Connection {
   }
 
   // Runs a cached statement that takes no parameters.
-  absl::Status Run(std::string_view sql) {
+  template <size_t N>
+  absl::Status Run(const char (&sql)[N]) {
     absl::StatusOr<Statement> stmt = Get(sql);
     if (!stmt.ok()) return stmt.status();
     return stmt->Run();
@@ -615,9 +620,27 @@ class Connection {
  private:
   explicit Connection(DbPtr db) : db_(std::move(db)) {}
 
+  absl::StatusOr<sqlite3_stmt*> Find(std::string_view sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      sqlite3_stmt* raw = nullptr;
+      int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+      StmtPtr stmt(raw);
+      if (rc != SQLITE_OK) {
+        return SqliteStatus(db_.get(), rc, absl::StrCat("prepare ", Abbrev(sql)));
+      }
+      if (stmt == nullptr) return absl::InternalError(absl::StrCat("empty statement: ", Absl(sql)));
+      it = statements_.emplace(std::string(sql), std::move(stmt)).first;
+    }
+    return it->second.get();
+  }
+
   DbPtr db_;
   // Declared after db_ so the statements are finalized before the close.
   std::map<std::string, StmtPtr, std::less<>> statements_;
+  // The same statements, by the address of the constant array holding their text.
+  std::unordered_map<const char*, sqlite3_stmt*> by_address_;
 };
 
 // Read-only connections lent to one reader at a time.
