@@ -97,6 +97,24 @@ TEST(LoadgenCliTest, TheReportSaysHowLongTheGatewayItselfHeldTheEnvelopes) {
   EXPECT_GT(held["p50_at_most_ms"].get<double>(), 0);
 }
 
+// The busiest threads of the gateway, with how long each was ready to run and
+// waited for a CPU: a share of the run's wall time, so between 0 and 1.
+TEST(LoadgenCliTest, TheReportSaysHowLongTheBusiestThreadsWaitedForACpu) {
+  auto [status, result] = RunLoadgen(kClosedLoop);
+  ASSERT_EQ(status, 0);
+  const json& threads = result["gateway"]["busiest_threads"];
+  ASSERT_TRUE(threads.is_array());
+  ASSERT_FALSE(threads.empty());
+  bool writer = false;
+  for (const json& t : threads) {
+    ASSERT_TRUE(t.contains("waiting_for_cpu_cores")) << t.dump();
+    EXPECT_GE(t["waiting_for_cpu_cores"].get<double>(), 0) << t.dump();
+    EXPECT_LE(t["waiting_for_cpu_cores"].get<double>(), 1.05) << t.dump();
+    if (t["name"] == "store-writer") writer = true;
+  }
+  EXPECT_TRUE(writer) << threads.dump();
+}
+
 // --median summarises the gateway's own figures too.
 TEST(LoadgenCliTest, TheMedianOfASetIncludesWhatTheGatewayHeld) {
   std::string args = "--median";

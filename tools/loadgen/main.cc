@@ -554,6 +554,7 @@ ThreadCpu Since(const std::map<int, ThreadCpu>& before, int tid, const ThreadCpu
   d.system_seconds -= start->second.system_seconds;
   d.voluntary_switches -= start->second.voluntary_switches;
   d.involuntary_switches -= start->second.involuntary_switches;
+  if (d.cpu_wait_seconds && start->second.cpu_wait_seconds) *d.cpu_wait_seconds -= *start->second.cpu_wait_seconds;
   return d;
 }
 
@@ -566,26 +567,32 @@ json BusiestThreads(const std::map<int, ThreadCpu>& before, const std::map<int, 
     int nice;
     uint64_t voluntary;
     uint64_t involuntary;
+    std::optional<double> waiting;
   };
   std::vector<Use> uses;
   if (seconds <= 0) return json::array();
   for (const auto& [tid, end] : after) {
     const ThreadCpu d = Since(before, tid, end);
     if (d.user_seconds + d.system_seconds > 0) {
+      std::optional<double> waiting;
+      if (d.cpu_wait_seconds) waiting = *d.cpu_wait_seconds / seconds;
       uses.push_back({tid, end.name, d.user_seconds / seconds, d.system_seconds / seconds, end.nice,
-                      d.voluntary_switches, d.involuntary_switches});
+                      d.voluntary_switches, d.involuntary_switches, waiting});
     }
   }
   std::sort(uses.begin(), uses.end(), [](const Use& a, const Use& b) { return a.user + a.system > b.user + b.system; });
   json out = json::array();
   for (size_t i = 0; i < uses.size() && i < 5; ++i) {
-    out.push_back({{"tid", uses[i].tid},
+    json thread = {{"tid", uses[i].tid},
                    {"name", uses[i].name},
                    {"user_cores", uses[i].user},
                    {"system_cores", uses[i].system},
                    {"nice", uses[i].nice},
                    {"voluntary_switches", uses[i].voluntary},
-                   {"involuntary_switches", uses[i].involuntary}});
+                   {"involuntary_switches", uses[i].involuntary}};
+    // Seconds spent ready to run but waiting for a CPU, per second of the run.
+    if (uses[i].waiting) thread["waiting_for_cpu_cores"] = *uses[i].waiting;
+    out.push_back(std::move(thread));
   }
   return out;
 }
@@ -723,11 +730,14 @@ void PrintReport(const json& j) {
   std::string threads;
   for (const json& t : gw["busiest_threads"]) {
     if (t["user_cores"].get<double>() + t["system_cores"].get<double>() < 0.01) continue;
-    threads += absl::StrFormat("%s%d %s %.2f (%.0f%% system%s)", threads.empty() ? "" : ", ", t["tid"].get<int>(),
-                               t["name"].get<std::string>(), t["user_cores"].get<double>() + t["system_cores"].get<double>(),
-                               100 * t["system_cores"].get<double>() /
-                                   std::max(1e-9, t["user_cores"].get<double>() + t["system_cores"].get<double>()),
-                               t.value("nice", 0) != 0 ? absl::StrCat(", nice ", t.value("nice", 0)) : "");
+    threads += absl::StrFormat(
+        "%s%d %s %.2f (%.0f%% system%s%s)", threads.empty() ? "" : ", ", t["tid"].get<int>(),
+        t["name"].get<std::string>(), t["user_cores"].get<double>() + t["system_cores"].get<double>(),
+        100 * t["system_cores"].get<double>() / std::max(1e-9, t["user_cores"].get<double>() + t["system_cores"].get<double>()),
+        t.value("nice", 0) != 0 ? absl::StrCat(", nice ", t.value("nice", 0)) : "",
+        t.contains("waiting_for_cpu_cores")
+            ? absl::StrFormat(", waited %.2f for a CPU", t["waiting_for_cpu_cores"].get<double>())
+            : "");
   }
   if (!threads.empty()) std::printf("threads:    busiest, in cores: %s\n", threads.c_str());
   if (gw.contains("held_latency")) {

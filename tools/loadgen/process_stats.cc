@@ -79,10 +79,20 @@ std::map<int, ThreadCpu> ReadThreadCpu(int pid) {
     absl::StatusOr<StatLine> line = ReadStat(entry.path().string() + "/stat");
     if (!line.ok()) continue;
     ThreadCpu& thread = out[std::atoi(tid.c_str())];
-    thread = ThreadCpu{line->name, line->user_seconds, line->system_seconds, line->nice};
+    thread = ThreadCpu{};
+    thread.name = line->name;
+    thread.user_seconds = line->user_seconds;
+    thread.system_seconds = line->system_seconds;
+    thread.nice = line->nice;
     if (absl::StatusOr<std::string> status = ReadWhole(entry.path().string() + "/status"); status.ok()) {
       thread.voluntary_switches = NumberField(*status, "voluntary_ctxt_switches");
       thread.involuntary_switches = NumberField(*status, "nonvoluntary_ctxt_switches");
+    }
+    // "<ns on a CPU> <ns waiting for one> <timeslices>"
+    if (absl::StatusOr<std::string> sched = ReadWhole(entry.path().string() + "/schedstat"); sched.ok()) {
+      std::istringstream fields(*sched);
+      uint64_t on_cpu_ns = 0, wait_ns = 0;
+      if (fields >> on_cpu_ns >> wait_ns) thread.cpu_wait_seconds = static_cast<double>(wait_ns) / 1e9;
     }
   }
   return out;

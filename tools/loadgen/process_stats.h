@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -28,6 +29,10 @@ struct ThreadCpu {
   // Context switches: the thread waited (voluntary), or was preempted.
   uint64_t voluntary_switches = 0;
   uint64_t involuntary_switches = 0;
+  // Time the thread was ready to run and waited for a CPU (the kernel's
+  // schedstat run delay): on a saturated machine, how long each stage queues
+  // for a turn. Empty where the kernel keeps no schedstat.
+  std::optional<double> cpu_wait_seconds;
 };
 
 // Every thread of `pid` by thread id, from /proc/<pid>/task/*/stat and status. Threads
