@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <bit>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iterator>
@@ -558,23 +559,26 @@ class Connection {
   // The statement for `sql`, prepared on first use and kept for the life of
   // the connection. Callers must not hold two uses of the same text at once.
   absl::StatusOr<Statement> Get(std::string_view sql) {
-    absl::StatusOr<sqlite3_stmt*> stmt = Find(sql);
-    if (!stmt.ok()) return stmt.status();
-    return Statement(db_.get(), *stmt);
+    absl::StatusOr<const Prepared*> prepared = Find(sql);
+    if (!prepared.ok()) return prepared.status();
+    return Statement(db_.get(), (*prepared)->second.get());
   }
 
-  // The same for SQL held in a constant array (the k... statements, a
-  // literal), found by the array's address: a handoff runs about a dozen of
-  // them, and finding each by its text compared long SQL strings that begin
-  // alike several times per call. An array's address always holds the same
-  // text; a std::string's buffer would not, so only arrays come here.
+  // The same for SQL held in an array (the k... statements, a literal),
+  // found by the array's address: a handoff runs about a dozen of them, and
+  // searching the map by text compared long SQL strings that begin alike
+  // several times per call. One comparison with the text the address held
+  // before keeps an array whose contents changed from getting the old
+  // statement.
   template <size_t N>
   absl::StatusOr<Statement> Get(const char (&sql)[N]) {
-    if (auto it = by_address_.find(sql); it != by_address_.end()) return Statement(db_.get(), it->second);
-    absl::StatusOr<sqlite3_stmt*> stmt = Find(std::string_view(sql));
-    if (!stmt.ok()) return stmt.status();
-    by_address_.emplace(sql, *stmt);
-    return Statement(db_.get(), *stmt);
+    const std::string_view text(sql, strnlen(sql, N));
+    auto it = by_address_.find(sql);
+    if (it != by_address_.end() && it->second->first == text) return Statement(db_.get(), it->second->second.get());
+    absl::StatusOr<const Prepared*> prepared = Find(text);
+    if (!prepared.ok()) return prepared.status();
+    by_address_.insert_or_assign(sql, *prepared);
+    return Statement(db_.get(), (*prepared)->second.get());
   }
 
   absl::Status Prepare(const char* const* sqls, size_t count) {
@@ -620,7 +624,9 @@ class Connection {
  private:
   explicit Connection(DbPtr db) : db_(std::move(db)) {}
 
-  absl::StatusOr<sqlite3_stmt*> Find(std::string_view sql) {
+  using Prepared = std::pair<const std::string, StmtPtr>;  // SQL text and its statement
+
+  absl::StatusOr<const Prepared*> Find(std::string_view sql) {
     auto it = statements_.find(sql);
     if (it == statements_.end()) {
       sqlite3_stmt* raw = nullptr;
@@ -633,14 +639,15 @@ class Connection {
       if (stmt == nullptr) return absl::InternalError(absl::StrCat("empty statement: ", Absl(sql)));
       it = statements_.emplace(std::string(sql), std::move(stmt)).first;
     }
-    return it->second.get();
+    return &*it;
   }
 
   DbPtr db_;
   // Declared after db_ so the statements are finalized before the close.
   std::map<std::string, StmtPtr, std::less<>> statements_;
-  // The same statements, by the address of the constant array holding their text.
-  std::unordered_map<const char*, sqlite3_stmt*> by_address_;
+  // The same statements by the address of the array that held their text;
+  // map nodes stay where they are, so the pointers stay valid.
+  std::unordered_map<const char*, const Prepared*> by_address_;
 };
 
 // Read-only connections lent to one reader at a time.

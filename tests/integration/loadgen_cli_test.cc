@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -106,12 +107,17 @@ TEST(LoadgenCliTest, TheReportSaysHowLongTheBusiestThreadsWaitedForACpu) {
   ASSERT_TRUE(threads.is_array());
   ASSERT_FALSE(threads.empty());
   bool writer = false;
+  const bool kernel_keeps_schedstat = std::filesystem::exists("/proc/self/schedstat");
   for (const json& t : threads) {
+    if (!kernel_keeps_schedstat) {
+      EXPECT_FALSE(t.contains("waiting_for_cpu_cores")) << t.dump();
+      continue;
+    }
     ASSERT_TRUE(t.contains("waiting_for_cpu_cores")) << t.dump();
     EXPECT_GE(t["waiting_for_cpu_cores"].get<double>(), 0) << t.dump();
     EXPECT_LE(t["waiting_for_cpu_cores"].get<double>(), 1.05) << t.dump();
-    if (t["name"] == "store-writer") writer = true;
   }
+  for (const json& t : threads) writer = writer || t["name"] == "store-writer";
   EXPECT_TRUE(writer) << threads.dump();
 }
 

@@ -554,7 +554,12 @@ ThreadCpu Since(const std::map<int, ThreadCpu>& before, int tid, const ThreadCpu
   d.system_seconds -= start->second.system_seconds;
   d.voluntary_switches -= start->second.voluntary_switches;
   d.involuntary_switches -= start->second.involuntary_switches;
-  if (d.cpu_wait_seconds && start->second.cpu_wait_seconds) *d.cpu_wait_seconds -= *start->second.cpu_wait_seconds;
+  // Both ends or none: a wait since the thread started is not the run's.
+  if (d.cpu_wait_seconds && start->second.cpu_wait_seconds) {
+    *d.cpu_wait_seconds -= *start->second.cpu_wait_seconds;
+  } else {
+    d.cpu_wait_seconds.reset();
+  }
   return d;
 }
 

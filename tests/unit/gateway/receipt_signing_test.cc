@@ -48,10 +48,11 @@ class ReceiptSigningTest : public ::testing::Test {
   // A pipeline on a real store and blob store whose receipts go through a
   // pool of two signers, and the EPB to sign envelopes for it.
   struct PoolPipeline {
+    // Before the store, so it outlives the store's last answers: they notify it.
+    DeliveryHub hub;
     std::unique_ptr<SqliteStore> store;
     std::unique_ptr<BlobStore> blobs;
     SystemClock clock;
-    DeliveryHub hub;
     ReceiptSigningPool pool{2};
     std::unique_ptr<SubmissionPipeline> pipeline;
     std::unique_ptr<AgencyClient> epb;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <thread>
 #include <vector>
@@ -56,48 +57,66 @@ TEST(ProcessStatsTest, AnotherThreadIsListedWithItsOwnCounts) {
 }
 
 TEST(ProcessStatsTest, ThreadsSharingOneCpuAreSeenWaitingForIt) {
-  // Two threads spin for 200 ms of wall time each on one CPU: each is ready
-  // to run while the other holds it, about half of the time, and the kernel
-  // counts that wait. They stay alive, idle, until their counts are read.
+  // Three threads spin for 300 ms of wall time each on one CPU: each runs
+  // about a third of that and is ready to run, waiting, the other two thirds.
+  // Waiting longer than running tells the wait from the CPU time.
+  constexpr int kThreads = 3;
   std::atomic<int> started{0};
   std::atomic<int> spun{0};
   std::atomic<bool> go{false};
   std::atomic<bool> leave{false};
-  std::atomic<int> tids[2] = {0, 0};
+  std::atomic<int> tids[kThreads] = {};
   std::vector<std::thread> spinners;
+  // Joined on every way out of the test, a failed assertion's included.
+  struct JoinAll {
+    std::atomic<bool>& go;
+    std::atomic<bool>& leave;
+    std::vector<std::thread>& threads;
+    ~JoinAll() {
+      go = true;
+      leave = true;
+      for (std::thread& t : threads) t.join();
+    }
+  } join_all{go, leave, spinners};
   cpu_set_t one;
   CPU_ZERO(&one);
   CPU_SET(sched_getcpu(), &one);
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < kThreads; ++i) {
     spinners.emplace_back([&, i] {
       tids[i] = ThisThreadId();
       ++started;
       while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       volatile uint64_t sink = 0;
-      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-      while (std::chrono::steady_clock::now() < until) sink = sink + 1;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+      while (std::chrono::steady_clock::now() < until && !leave.load()) sink = sink + 1;
       ++spun;
       while (!leave.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     });
     ASSERT_EQ(pthread_setaffinity_np(spinners.back().native_handle(), sizeof(one), &one), 0);
   }
-  while (started.load() < 2) std::this_thread::yield();
+  while (started.load() < kThreads) std::this_thread::yield();
   const std::map<int, ThreadCpu> before = ReadThreadCpu(getpid());
   go = true;
-  while (spun.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (spun.load() < kThreads) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const std::map<int, ThreadCpu> after = ReadThreadCpu(getpid());
-  leave = true;
-  for (std::thread& t : spinners) t.join();
 
+  const bool kernel_keeps_schedstat = std::filesystem::exists("/proc/self/schedstat");
   for (const std::atomic<int>& tid : tids) {
     ASSERT_TRUE(before.contains(tid.load()));
     ASSERT_TRUE(after.contains(tid.load()));
     const ThreadCpu& b = before.at(tid.load());
     const ThreadCpu& a = after.at(tid.load());
-    ASSERT_TRUE(b.cpu_wait_seconds.has_value()) << "no /proc/<pid>/task/<tid>/schedstat";
+    if (!kernel_keeps_schedstat) {
+      EXPECT_FALSE(a.cpu_wait_seconds.has_value());
+      continue;
+    }
+    ASSERT_TRUE(b.cpu_wait_seconds.has_value());
     ASSERT_TRUE(a.cpu_wait_seconds.has_value());
-    // About 100 ms each when nothing else runs on that CPU; more when something does.
-    EXPECT_GE(*a.cpu_wait_seconds - *b.cpu_wait_seconds, 0.04) << "thread " << tid.load();
+    const double waited = *a.cpu_wait_seconds - *b.cpu_wait_seconds;
+    const double ran = (a.user_seconds + a.system_seconds) - (b.user_seconds + b.system_seconds);
+    // About 200 ms waited against 100 ms run when nothing else uses that CPU.
+    EXPECT_GE(waited, 0.1) << "thread " << tid.load();
+    EXPECT_GT(waited, ran + 0.03) << "thread " << tid.load() << " ran " << ran << " s";
   }
 }
 
