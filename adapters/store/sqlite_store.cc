@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <bit>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iterator>
@@ -533,6 +532,21 @@ void ConfigureSqliteOnce() {
   std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
 }
 
+// SQL text fixed at compile time: a literal or a constexpr array. Reading its
+// characters in a constant expression is what a mutable array could not do, so
+// its address never holds other text and can stand for it.
+class ConstSql {
+ public:
+  template <size_t N>
+  consteval ConstSql(const char (&sql)[N]) : text_(sql, N - 1) {  // NOLINT: converts implicitly on purpose
+    if (sql[N - 1] != '\0') throw "SQL text must end with its terminating NUL";
+  }
+  std::string_view text() const { return text_; }
+
+ private:
+  std::string_view text_;
+};
+
 // One SQLite connection and its prepared statements. Not thread-safe: the
 // writer thread, or one reader lease at a time, owns it.
 class Connection {
@@ -558,40 +572,36 @@ class Connection {
 
   // The statement for `sql`, prepared on first use and kept for the life of
   // the connection. Callers must not hold two uses of the same text at once.
-  absl::StatusOr<Statement> Get(std::string_view sql) {
-    absl::StatusOr<const Prepared*> prepared = Find(sql);
-    if (!prepared.ok()) return prepared.status();
-    return Statement(db_.get(), (*prepared)->second.get());
+  // Found by the address of its text, which ConstSql guarantees is constant:
+  // a handoff runs about a dozen statements, and searching by text compared
+  // long SQL strings that begin alike several times per call.
+  absl::StatusOr<Statement> Get(ConstSql sql) {
+    if (auto it = by_address_.find(sql.text().data()); it != by_address_.end()) {
+      return Statement(db_.get(), it->second);
+    }
+    absl::StatusOr<sqlite3_stmt*> stmt = Find(sql.text());
+    if (!stmt.ok()) return stmt.status();
+    by_address_.emplace(sql.text().data(), *stmt);
+    return Statement(db_.get(), *stmt);
   }
 
-  // The same for SQL held in an array (the k... statements, a literal),
-  // found by the array's address: a handoff runs about a dozen of them, and
-  // searching the map by text compared long SQL strings that begin alike
-  // several times per call. One comparison with the text the address held
-  // before keeps an array whose contents changed from getting the old
-  // statement.
-  template <size_t N>
-  absl::StatusOr<Statement> Get(const char (&sql)[N]) {
-    const std::string_view text(sql, strnlen(sql, N));
-    auto it = by_address_.find(sql);
-    if (it != by_address_.end() && it->second->first == text) return Statement(db_.get(), it->second->second.get());
-    absl::StatusOr<const Prepared*> prepared = Find(text);
-    if (!prepared.ok()) return prepared.status();
-    by_address_.insert_or_assign(sql, *prepared);
-    return Statement(db_.get(), (*prepared)->second.get());
+  // The same for SQL assembled at run time (a query's filters), found by its text.
+  absl::StatusOr<Statement> GetBuilt(std::string_view sql) {
+    absl::StatusOr<sqlite3_stmt*> stmt = Find(sql);
+    if (!stmt.ok()) return stmt.status();
+    return Statement(db_.get(), *stmt);
   }
 
   absl::Status Prepare(const char* const* sqls, size_t count) {
     for (size_t i = 0; i < count; ++i) {
-      absl::StatusOr<Statement> stmt = Get(sqls[i]);
+      absl::StatusOr<sqlite3_stmt*> stmt = Find(sqls[i]);
       if (!stmt.ok()) return stmt.status();
     }
     return absl::OkStatus();
   }
 
   // Runs a cached statement that takes no parameters.
-  template <size_t N>
-  absl::Status Run(const char (&sql)[N]) {
+  absl::Status Run(ConstSql sql) {
     absl::StatusOr<Statement> stmt = Get(sql);
     if (!stmt.ok()) return stmt.status();
     return stmt->Run();
@@ -624,9 +634,7 @@ class Connection {
  private:
   explicit Connection(DbPtr db) : db_(std::move(db)) {}
 
-  using Prepared = std::pair<const std::string, StmtPtr>;  // SQL text and its statement
-
-  absl::StatusOr<const Prepared*> Find(std::string_view sql) {
+  absl::StatusOr<sqlite3_stmt*> Find(std::string_view sql) {
     auto it = statements_.find(sql);
     if (it == statements_.end()) {
       sqlite3_stmt* raw = nullptr;
@@ -639,15 +647,14 @@ class Connection {
       if (stmt == nullptr) return absl::InternalError(absl::StrCat("empty statement: ", Absl(sql)));
       it = statements_.emplace(std::string(sql), std::move(stmt)).first;
     }
-    return &*it;
+    return it->second.get();
   }
 
   DbPtr db_;
   // Declared after db_ so the statements are finalized before the close.
   std::map<std::string, StmtPtr, std::less<>> statements_;
-  // The same statements by the address of the array that held their text;
-  // map nodes stay where they are, so the pointers stay valid.
-  std::unordered_map<const char*, const Prepared*> by_address_;
+  // The same statements by the address of their constant text.
+  std::unordered_map<const char*, sqlite3_stmt*> by_address_;
 };
 
 // Read-only connections lent to one reader at a time.
@@ -1865,7 +1872,7 @@ absl::StatusOr<std::vector<v1::Case>> SqliteStore::ListCases(const CaseFilter& f
   sql += by_agency ? " ORDER BY p.case_id LIMIT ?9" : " ORDER BY c.case_id LIMIT ?9";
 
   ReaderPool::Lease db = readers_->Acquire();
-  absl::StatusOr<Statement> stmt = (*db).Get(sql);
+  absl::StatusOr<Statement> stmt = (*db).GetBuilt(sql);
   if (!stmt.ok()) return stmt.status();
   if (by_agency) stmt->BindText(1, filter.agency);
   stmt->BindText(2, filter.after_case_id);
@@ -2003,7 +2010,7 @@ absl::StatusOr<std::vector<v1::AuditEntry>> SqliteStore::QueryAudit(const AuditF
   }
   sql += " ORDER BY i.idx LIMIT ?11";
   ReaderPool::Lease db = readers_->Acquire();
-  absl::StatusOr<Statement> stmt = (*db).Get(sql);
+  absl::StatusOr<Statement> stmt = (*db).GetBuilt(sql);
   if (!stmt.ok()) return stmt.status();
   stmt->BindInt64(1, sqlite_internal::ClampToInt64(filter.from_index));
   if (by_case) stmt->BindText(2, filter.case_id);
@@ -2090,7 +2097,7 @@ absl::StatusOr<std::vector<EventCount>> SqliteStore::CountCaseEvents(const Event
   const std::string sql = "SELECT e.action, e.to_state, e.detail, count(*) FROM case_events e" +
                           EventWhere(query, region_end.has_value()) + " GROUP BY e.action, e.to_state, e.detail";
   ReaderPool::Lease db = readers_->Acquire();
-  absl::StatusOr<Statement> stmt = (*db).Get(sql);
+  absl::StatusOr<Statement> stmt = (*db).GetBuilt(sql);
   if (!stmt.ok()) return stmt.status();
   BindEventQuery(*stmt, query, region_end);
   std::vector<EventCount> out;
@@ -2119,7 +2126,7 @@ absl::StatusOr<std::vector<int64_t>> SqliteStore::ReadEventIntervals(const Inter
       EventWhere(query.events, region_end.has_value()) + " AND e.action IN (" + in + ")";
   if (query.end_from_state != v1::CASE_STATE_UNSPECIFIED) sql += " AND e.from_state = ?6";
   ReaderPool::Lease db = readers_->Acquire();
-  absl::StatusOr<Statement> stmt = (*db).Get(sql);
+  absl::StatusOr<Statement> stmt = (*db).GetBuilt(sql);
   if (!stmt.ok()) return stmt.status();
   BindEventQuery(*stmt, query.events, region_end);
   stmt->BindText(5, query.start_action);
